@@ -1,0 +1,45 @@
+package sandboxcore
+
+import (
+	"os"
+	"path/filepath"
+)
+
+// cgroupParent is created under each cgroup v1 controller; NsJail puts one
+// child group per jail below it.
+const cgroupParent = "python-api"
+
+// cgroupSupport says which cgroup v1 controllers the namespaces profile can
+// use. cgroups are an extra layer: a whole job (all its processes) is held
+// to a memory and pid budget. Without them each process is still bounded
+// by rlimits, and /healthz says which layers are active.
+type cgroupSupport struct {
+	memory, pids bool
+	memoryMount  string
+	pidsMount    string
+}
+
+func probeCgroups() cgroupSupport {
+	var cg cgroupSupport
+	try := func(mount string) bool {
+		if _, err := os.Stat(filepath.Join(mount, "tasks")); err != nil {
+			return false
+		}
+		return os.MkdirAll(filepath.Join(mount, cgroupParent), 0o700) == nil
+	}
+	cg.memoryMount, cg.pidsMount = "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids"
+	cg.memory = try(cg.memoryMount)
+	cg.pids = try(cg.pidsMount)
+	return cg
+}
+
+func (cg cgroupSupport) args() []string {
+	var args []string
+	if cg.memory {
+		args = append(args, "--cgroup_mem_mount", cg.memoryMount, "--cgroup_mem_parent", cgroupParent)
+	}
+	if cg.pids {
+		args = append(args, "--cgroup_pids_mount", cg.pidsMount, "--cgroup_pids_parent", cgroupParent)
+	}
+	return args
+}

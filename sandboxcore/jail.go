@@ -1,0 +1,283 @@
+package sandboxcore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// readyMark is what the harness writes on fd 3 once its preload is done.
+var readyMark = []byte("R\n")
+
+// jail is one started NsJail running the harness. It serves exactly one
+// execution and is then killed.
+type jail struct {
+	cmd     *exec.Cmd
+	cleanup func()
+	uid     int
+	release func() // returns the uid once the process is gone
+
+	stdin  *os.File
+	stdout *os.File
+	stderr *os.File
+	result *os.File
+	log    *os.File
+
+	exited  chan struct{} // closed when the NsJail process has been reaped
+	state   *os.ProcessState
+	started time.Time
+
+	killOnce sync.Once
+}
+
+// startJail starts NsJail for spec. The jail then imports the preloaded
+// modules in the background; waitReady tells when it is done.
+func startJail(p *profile, spec jailSpec, release func()) (j *jail, err error) {
+	cmd, cleanup, err := p.command(spec)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	var parentEnds, childEnds []*os.File
+	defer func() {
+		for _, f := range childEnds {
+			f.Close()
+		}
+		if err != nil {
+			for _, f := range parentEnds {
+				f.Close()
+			}
+			cleanup()
+			release()
+		}
+	}()
+	pipe := func(parentReads bool) (parent, child *os.File, err error) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, nil, fmt.Errorf("pipe: %w", err)
+		}
+		if parentReads {
+			parent, child = r, w
+		} else {
+			parent, child = w, r
+		}
+		parentEnds = append(parentEnds, parent)
+		childEnds = append(childEnds, child)
+		return parent, child, nil
+	}
+	j = &jail{cmd: cmd, cleanup: cleanup, uid: spec.uid, release: release, exited: make(chan struct{})}
+	var inChild, outChild, errChild, resChild, logChild *os.File
+	if j.stdin, inChild, err = pipe(false); err != nil {
+		return nil, err
+	}
+	if j.stdout, outChild, err = pipe(true); err != nil {
+		return nil, err
+	}
+	if j.stderr, errChild, err = pipe(true); err != nil {
+		return nil, err
+	}
+	if j.result, resChild, err = pipe(true); err != nil {
+		return nil, err
+	}
+	if j.log, logChild, err = pipe(true); err != nil {
+		return nil, err
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = inChild, outChild, errChild
+	cmd.ExtraFiles = []*os.File{resChild, logChild} // fds 3 and 4
+	if err = cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start nsjail: %w", err)
+	}
+	j.started = time.Now()
+	go func() {
+		_ = cmd.Wait()
+		j.state = cmd.ProcessState
+		cleanup()
+		release()
+		close(j.exited)
+	}()
+	return j, nil
+}
+
+// waitReady waits for the harness's ready mark. On failure the jail is
+// killed and the error carries NsJail's own log for the operator.
+func (j *jail) waitReady(ctx context.Context) error {
+	got := make(chan error, 1)
+	go func() {
+		buf := make([]byte, len(readyMark))
+		_, err := io.ReadFull(j.result, buf)
+		if err == nil && !bytes.Equal(buf, readyMark) {
+			err = fmt.Errorf("unexpected ready mark %q", buf)
+		}
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		if err == nil {
+			return nil
+		}
+		j.kill()
+		<-j.exited
+		return fmt.Errorf("jail did not become ready (%s): %w; nsjail: %s", j.exitDescription(), err, j.nsjailLog())
+	case <-ctx.Done():
+		j.kill()
+		return fmt.Errorf("jail did not become ready: %w", ctx.Err())
+	}
+}
+
+// harnessRequest is what the harness reads on stdin.
+type harnessRequest struct {
+	Script string        `json:"script"`
+	Token  string        `json:"token"`
+	Limits harnessLimits `json:"limits"`
+}
+
+type harnessLimits struct {
+	CPUSeconds    int `json:"cpu_seconds"`
+	MemoryBytes   int `json:"memory_bytes"`
+	FileSizeBytes int `json:"file_size_bytes"`
+	OpenFiles     int `json:"open_files"`
+	Processes     int `json:"processes"`
+	ResultBytes   int `json:"result_bytes"`
+}
+
+// runOutcome is the raw material the classifier turns into a Result.
+type runOutcome struct {
+	stdout, stderr capped
+	result         capped
+	state          *os.ProcessState
+	wallExceeded   bool
+	canceled       bool
+	elapsed        time.Duration
+}
+
+// run hands the request to the harness and collects everything until the
+// jail has exited. It kills the jail at the wall limit or when ctx ends.
+func (j *jail) run(ctx context.Context, req harnessRequest, l Limits) runOutcome {
+	defer j.closeParentEnds()
+	var out runOutcome
+	var readers sync.WaitGroup
+	readers.Add(3)
+	go func() { defer readers.Done(); out.stdout.fill(j.stdout, l.StdoutBytes) }()
+	go func() { defer readers.Done(); out.stderr.fill(j.stderr, l.StderrBytes) }()
+	// The frame is a token, a newline and an envelope around the result.
+	go func() { defer readers.Done(); out.result.fill(j.result, l.ResultBytes+len(req.Token)+4096) }()
+
+	start := time.Now()
+	payload, err := json.Marshal(req)
+	if err == nil {
+		go func() {
+			// A script that never reads stdin is fine: the write finishes
+			// into the pipe buffer or fails when the jail exits.
+			_, _ = j.stdin.Write(payload)
+			j.stdin.Close()
+		}()
+	} else {
+		j.kill()
+	}
+
+	timer := time.NewTimer(l.Wall)
+	defer timer.Stop()
+	select {
+	case <-j.exited:
+	case <-timer.C:
+		out.wallExceeded = true
+		j.kill()
+		<-j.exited
+	case <-ctx.Done():
+		out.canceled = true
+		j.kill()
+		<-j.exited
+	}
+	out.elapsed = time.Since(start)
+	out.state = j.state
+
+	// Every writer is gone once the jail's pid namespace is torn down, so
+	// the readers reach EOF; the deadline only guards against surprises.
+	deadline := time.Now().Add(2 * time.Second)
+	for _, f := range []*os.File{j.stdout, j.stderr, j.result} {
+		_ = f.SetReadDeadline(deadline)
+	}
+	readers.Wait()
+	return out
+}
+
+// kill stops the jail: SIGTERM lets NsJail kill and reap the jailed tree
+// itself; SIGKILL follows if it does not exit promptly.
+func (j *jail) kill() {
+	j.killOnce.Do(func() {
+		pid := j.cmd.Process.Pid
+		_ = syscall.Kill(-pid, syscall.SIGTERM)
+		go func() {
+			select {
+			case <-j.exited:
+			case <-time.After(500 * time.Millisecond):
+				_ = syscall.Kill(-pid, syscall.SIGKILL)
+			}
+		}()
+	})
+}
+
+// discard kills an unused jail and releases everything it holds.
+func (j *jail) discard() {
+	j.kill()
+	go func() {
+		<-j.exited
+		j.closeParentEnds()
+	}()
+}
+
+func (j *jail) closeParentEnds() {
+	for _, f := range []*os.File{j.stdin, j.stdout, j.stderr, j.result, j.log} {
+		f.Close()
+	}
+}
+
+func (j *jail) exitDescription() string {
+	if j.state == nil {
+		return "still running"
+	}
+	return j.state.String()
+}
+
+// nsjailLog returns what NsJail logged, for errors; call after exit.
+func (j *jail) nsjailLog() string {
+	_ = j.log.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	b, err := io.ReadAll(io.LimitReader(j.log, 4096))
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) && len(b) == 0 {
+		return "(no log: " + err.Error() + ")"
+	}
+	return string(bytes.TrimSpace(b))
+}
+
+// capped keeps the first limit bytes of a stream and drains the rest, so a
+// flood neither blocks the writer nor grows the server's memory.
+type capped struct {
+	data      []byte
+	total     int64
+	truncated bool
+}
+
+func (c *capped) fill(r io.Reader, limit int) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			c.total += int64(n)
+			if room := limit - len(c.data); room > 0 {
+				c.data = append(c.data, buf[:min(n, room)]...)
+			}
+		}
+		if err != nil {
+			c.truncated = c.total > int64(limit)
+			return
+		}
+	}
+}

@@ -1,0 +1,208 @@
+package sandboxcore
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"text/template"
+	"time"
+
+	"python-api/infra"
+	"python-api/sandboxcore/harness"
+)
+
+// Profile names, as reported in results and /healthz.
+const (
+	ProfileNamespaces = "namespaces"
+	ProfileChroot     = "chroot"
+)
+
+// The file descriptors the jail is started with beyond 0, 1 and 2.
+const (
+	fdResult    = 3 // passed into the jail: ready mark and result frame
+	fdNsjailLog = 4 // NsJail's own log; never passed to the jailed process
+)
+
+// jailEnv is the whole environment of a jailed process: nothing of the
+// host's, no credentials, and single-threaded numeric libraries so that one
+// job cannot occupy every core with BLAS threads.
+var jailEnv = []string{
+	"PATH=/usr/local/bin:/usr/bin:/bin",
+	"HOME=/tmp",
+	"TMPDIR=/tmp",
+	"LANG=C.UTF-8",
+	"LC_ALL=C.UTF-8",
+	"PYTHONIOENCODING=utf-8:backslashreplace",
+	"OPENBLAS_NUM_THREADS=1",
+	"OMP_NUM_THREADS=1",
+	"MKL_NUM_THREADS=1",
+	"NUMEXPR_NUM_THREADS=1",
+}
+
+// jailSpec is what one jail is started with. Its limits are ceilings; the
+// harness lowers them to the request's own values.
+type jailSpec struct {
+	uid     int
+	limits  Limits
+	preload []string
+}
+
+// profile knows how to start NsJail for one isolation profile.
+type profile struct {
+	name   string
+	layers []string
+	weaker []string
+	// command returns the NsJail command for spec, and a cleanup to run
+	// after the jail has exited.
+	command func(spec jailSpec) (*exec.Cmd, func(), error)
+}
+
+// pythonArgv runs the harness. -I: ignore PYTHON* variables and user site;
+// -u: unbuffered, so output written before a kill is not lost; -B: the tree
+// is read-only, do not try to write bytecode.
+func pythonArgv(preload []string) []string {
+	return append([]string{"/usr/bin/python3", "-I", "-u", "-B", "-c", harness.Source}, preload...)
+}
+
+func seccompPolicy(policies ...string) string {
+	var use bytes.Buffer
+	use.WriteString(infra.SeccompPolicy)
+	use.WriteString("\n")
+	for i, p := range policies {
+		if i > 0 {
+			use.WriteString(", ")
+		}
+		use.WriteString("USE " + p)
+	}
+	use.WriteString(" DEFAULT ALLOW\n")
+	return use.String()
+}
+
+var namespacesTemplate = template.Must(template.New("namespaces.cfg").Parse(infra.NamespacesConfig))
+
+// newNamespacesProfile: NsJail runs on the host as root and gives the job
+// fresh user, pid, net, mount, ipc, uts and cgroup namespaces, a read-only
+// bind of the tree, and a private size-capped /tmp.
+func newNamespacesProfile(rootfs, nsjail, workDir string, cg cgroupSupport) (*profile, error) {
+	policyFile := filepath.Join(workDir, "namespaces.kafel")
+	if err := os.WriteFile(policyFile, []byte(seccompPolicy("deny_network", "deny_privilege")), 0o600); err != nil {
+		return nil, fmt.Errorf("write seccomp policy: %w", err)
+	}
+	layers := []string{"nsjail", "user_ns", "pid_ns", "net_ns", "mount_ns", "ipc_ns", "uts_ns", "cgroup_ns",
+		"readonly_rootfs", "private_tmpfs_noexec", "seccomp", "no_new_privs", "no_capabilities", "rlimits", "unique_uid", "no_proc"}
+	if cg.memory {
+		layers = append(layers, "cgroup_memory")
+	}
+	if cg.pids {
+		layers = append(layers, "cgroup_pids")
+	}
+	p := &profile{name: ProfileNamespaces, layers: layers}
+	p.command = func(spec jailSpec) (*exec.Cmd, func(), error) {
+		var cfg bytes.Buffer
+		l := spec.limits
+		data := map[string]any{
+			"TimeLimitSeconds":  int(l.Wall/time.Second) + 5,
+			"Env":               jailEnv,
+			"UID":               spec.uid,
+			"Rootfs":            rootfs,
+			"TmpBytes":          l.TmpMB << 20,
+			"MemoryMB":          l.MemoryMB,
+			"CPUSeconds":        int(l.CPU/time.Second) + 2,
+			"FileSizeMB":        l.FileSizeMB,
+			"OpenFiles":         l.OpenFiles,
+			"Processes":         l.Processes,
+			"CgroupMemoryBytes": 0,
+			"CgroupPids":        0,
+			"SeccompPolicyFile": policyFile,
+		}
+		if cg.memory {
+			// The whole job, every process, may not use more than the
+			// per-process limit plus the preloaded runtime's share.
+			data["CgroupMemoryBytes"] = (l.MemoryMB + 256) << 20
+		}
+		if cg.pids {
+			data["CgroupPids"] = l.Processes + 8
+		}
+		if err := namespacesTemplate.Execute(&cfg, data); err != nil {
+			return nil, nil, fmt.Errorf("render nsjail config: %w", err)
+		}
+		f, err := os.CreateTemp(workDir, "jail-*.cfg")
+		if err != nil {
+			return nil, nil, fmt.Errorf("write nsjail config: %w", err)
+		}
+		if _, err := f.Write(cfg.Bytes()); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return nil, nil, fmt.Errorf("write nsjail config: %w", err)
+		}
+		f.Close()
+		args := []string{nsjail, "--config", f.Name(), "--log_fd", strconv.Itoa(fdNsjailLog)}
+		if cg.memory || cg.pids {
+			args = append(args, cg.args()...)
+		}
+		args = append(args, "--")
+		args = append(args, pythonArgv(spec.preload)...)
+		cmd := &exec.Cmd{Path: nsjail, Args: args, Env: []string{}, Dir: workDir}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		return cmd, func() { os.Remove(f.Name()) }, nil
+	}
+	return p, nil
+}
+
+// nsjailInTree is where infra/build-rootfs.sh puts NsJail inside the tree.
+const nsjailInTree = "/opt/nsjail/bin/nsjail"
+
+// newChrootProfile is for hosts where namespaces cannot be created (Cloud
+// Run gen1 / gVisor). The server chroots into the tree and drops to the
+// job's uid before NsJail starts, so stock NsJail needs no privilege: every
+// clone_new* is off, rlimits are left to the harness (gVisor refuses some
+// that NsJail sets), /proc is not mounted, and seccomp is the network
+// barrier and the fork-bomb barrier.
+func newChrootProfile(rootfs string) *profile {
+	p := &profile{
+		name: ProfileChroot,
+		layers: []string{"nsjail", "chroot", "readonly_rootfs_by_permissions", "seccomp", "seccomp_no_sockets",
+			"seccomp_no_fork", "no_new_privs", "no_capabilities", "rlimits", "unique_uid", "no_proc"},
+		weaker: []string{
+			"no network namespace: seccomp denies every socket() instead",
+			"no pid namespace: new processes are denied by seccomp (threads only); subprocess and multiprocessing fail",
+			"no mount namespace: no writable /tmp; scripts cannot create files",
+			"no ipc/uts namespaces",
+			"no cgroup limits: memory is bounded per process by RLIMIT_AS",
+		},
+	}
+	policy := seccompPolicy("deny_network", "deny_privilege", "deny_fork")
+	p.command = func(spec jailSpec) (*exec.Cmd, func(), error) {
+		l := spec.limits
+		args := []string{nsjailInTree,
+			"--mode", "o",
+			"--log_fd", strconv.Itoa(fdNsjailLog), "--quiet",
+			"--disable_clone_newnet", "--disable_clone_newuser", "--disable_clone_newns",
+			"--disable_clone_newpid", "--disable_clone_newipc", "--disable_clone_newuts",
+			"--disable_clone_newcgroup",
+			"--disable_rlimits", "--disable_proc",
+			"--time_limit", strconv.Itoa(int(l.Wall/time.Second) + 5),
+			"--cwd", "/",
+			"--pass_fd", strconv.Itoa(fdResult),
+			"--seccomp_string", policy,
+		}
+		for _, e := range jailEnv {
+			args = append(args, "--env", e)
+		}
+		args = append(args, "--")
+		args = append(args, pythonArgv(spec.preload)...)
+		cmd := &exec.Cmd{Path: nsjailInTree, Args: args, Env: []string{}, Dir: "/"}
+		cmd.SysProcAttr = &syscall.SysProcAttr{
+			Chroot:     rootfs,
+			Credential: &syscall.Credential{Uid: uint32(spec.uid), Gid: uint32(spec.uid), Groups: []uint32{}},
+			Setpgid:    true,
+			Pdeathsig:  syscall.SIGKILL,
+		}
+		return cmd, func() {}, nil
+	}
+	return p
+}

@@ -1,0 +1,51 @@
+package sandboxcore
+
+import (
+	"context"
+	"time"
+)
+
+// Class selects which server maxima apply: batch executions may run longer
+// than interactive ones because nobody holds an HTTP connection open.
+type Class int
+
+const (
+	Interactive Class = iota
+	Batch
+)
+
+// Request is one script to run. Zero-valued overrides take the server default.
+type Request struct {
+	Script   string
+	Timeout  time.Duration
+	MemoryMB int
+	Class    Class
+}
+
+// Health describes the sandbox for /healthz: which profile is active, which
+// isolation layers it has, and how loaded it is.
+type Health struct {
+	OK      bool     `json:"ok"`
+	Mode    string   `json:"mode"`
+	Profile string   `json:"profile"`
+	Layers  []string `json:"layers"`
+	// Weaker lists what this profile lacks compared with the strongest one.
+	Weaker []string  `json:"weaker,omitempty"`
+	Pool   PoolStats `json:"pool"`
+}
+
+// PoolStats is a point-in-time view of capacity.
+type PoolStats struct {
+	Slots      int `json:"slots"`
+	Busy       int `json:"busy"`
+	QueueCap   int `json:"queue_capacity"`
+	Queued     int `json:"queued"`
+	WarmTarget int `json:"warm_target"`
+	Warm       int `json:"warm"`
+}
+
+// Executor is what function/ needs from the sandbox; *Sandbox implements it.
+type Executor interface {
+	Execute(ctx context.Context, req Request) (Result, error)
+	Health() Health
+}

@@ -1,0 +1,81 @@
+package sandboxcore
+
+import (
+	"encoding/json"
+	"errors"
+)
+
+// Code names why an execution did not produce a result. The set is closed:
+// function/ maps each one to an HTTP status and the README documents them.
+type Code string
+
+const (
+	CodeInvalidRequest Code = "invalid_request"
+	CodeScriptTooLarge Code = "script_too_large"
+	CodeSyntaxError    Code = "syntax_error"
+	CodeMissingMain    Code = "missing_main"
+	CodeRuntimeError   Code = "runtime_error"
+	CodeResultNotJSON  Code = "result_not_json"
+	CodeResultTooLarge Code = "result_too_large"
+	CodeTimeout        Code = "timeout"
+	CodeMemoryLimit    Code = "memory_limit"
+	CodeKilled         Code = "killed"
+	CodeOverloaded     Code = "overloaded"
+	CodeInternal       Code = "internal"
+)
+
+// Codes lists every code, for documentation and exhaustive tests.
+var Codes = []Code{
+	CodeInvalidRequest, CodeScriptTooLarge, CodeSyntaxError, CodeMissingMain,
+	CodeRuntimeError, CodeResultNotJSON, CodeResultTooLarge, CodeTimeout,
+	CodeMemoryLimit, CodeKilled, CodeOverloaded, CodeInternal,
+}
+
+// ExecError describes a failed execution. Line and Column are 1-based and
+// refer to the user's script; zero means unknown.
+type ExecError struct {
+	Code      Code   `json:"code"`
+	Message   string `json:"message"`
+	Type      string `json:"type,omitempty"`
+	Traceback string `json:"traceback,omitempty"`
+	Line      int    `json:"line,omitempty"`
+	Column    int    `json:"column,omitempty"`
+}
+
+func (e *ExecError) Error() string { return string(e.Code) + ": " + e.Message }
+
+// Result is what one execution produced. Stdout and stderr are returned even
+// when the execution failed, up to their caps.
+type Result struct {
+	// Result is main()'s return value as JSON; nil when the execution failed.
+	Result          json.RawMessage `json:"result"`
+	Stdout          string          `json:"stdout"`
+	Stderr          string          `json:"stderr"`
+	StdoutTruncated bool            `json:"stdout_truncated"`
+	StderrTruncated bool            `json:"stderr_truncated"`
+	DurationMs      float64         `json:"duration_ms"`
+	Profile         string          `json:"profile,omitempty"`
+	Error           *ExecError      `json:"error,omitempty"`
+}
+
+// OK reports whether main() returned a JSON value.
+func (r *Result) OK() bool { return r.Error == nil }
+
+// Errors returned by Execute when the script was not run for reasons that
+// are not the caller's fault; callers retry or answer 429/500.
+var (
+	// ErrOverloaded: every slot is busy and the wait queue is full.
+	ErrOverloaded = errors.New("sandbox overloaded")
+	// ErrUnavailable: no jail could be started (host fault, shutting down).
+	ErrUnavailable = errors.New("sandbox unavailable")
+)
+
+// FailureResult turns an error returned by Execute into a Result that can be
+// encoded for the caller, so both entry points report it the same way.
+func FailureResult(err error, profile string) Result {
+	code, msg := CodeInternal, "internal error: the sandbox could not run the script"
+	if errors.Is(err, ErrOverloaded) {
+		code, msg = CodeOverloaded, "all sandboxes are busy; retry shortly"
+	}
+	return Result{Profile: profile, Error: &ExecError{Code: code, Message: msg}}
+}

@@ -1,0 +1,277 @@
+package sandboxcore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Sandbox runs scripts. It is safe for concurrent use.
+type Sandbox struct {
+	cfg     Config
+	prof    *profile
+	pool    *pool
+	limiter *limiter
+	workDir string
+
+	mu       sync.Mutex
+	closing  bool
+	inflight sync.WaitGroup
+}
+
+// New picks the isolation profile and starts the warm pool. It fails
+// closed: when no profile works on this host it returns an error and the
+// caller must not serve; nothing ever runs unsandboxed.
+func New(ctx context.Context, cfg Config) (*Sandbox, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("sandbox config: %w", err)
+	}
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("the sandbox must start as root (it creates namespaces or chroots, then drops every job to an unprivileged uid): %w", ErrUnavailable)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Rootfs, "usr/bin/python3")); err != nil {
+		return nil, fmt.Errorf("runtime tree %q is missing (run `make rootfs`): %w", cfg.Rootfs, ErrUnavailable)
+	}
+	if cfg.NsjailPath == "" {
+		cfg.NsjailPath = filepath.Join(cfg.Rootfs, nsjailInTree)
+	}
+	workDir, err := os.MkdirTemp("", "python-api-sandbox-")
+	if err != nil {
+		return nil, fmt.Errorf("sandbox work dir: %w", err)
+	}
+	// Twice the jails that can be alive at once, so a uid is not reused
+	// while its previous jail may still be exiting.
+	uids := newUIDPool(cfg.JobUIDBase, 2*(cfg.Slots+cfg.WarmJails)+8)
+
+	prof, err := chooseProfile(ctx, cfg, workDir, uids)
+	if err != nil {
+		os.RemoveAll(workDir)
+		return nil, err
+	}
+	s := &Sandbox{
+		cfg:     cfg,
+		prof:    prof,
+		limiter: newLimiter(cfg.Slots, cfg.QueueSize),
+		workDir: workDir,
+	}
+	s.pool = newPool(prof, uids, s.ceiling(), cfg.Preload, cfg.WarmJails)
+	return s, nil
+}
+
+// chooseProfile runs a real script in each candidate profile and takes the
+// first that answers correctly, strongest first.
+func chooseProfile(ctx context.Context, cfg Config, workDir string, uids *uidPool) (*profile, error) {
+	var candidates []func() (*profile, error)
+	namespaces := func() (*profile, error) {
+		return newNamespacesProfile(cfg.Rootfs, cfg.NsjailPath, workDir, probeCgroups())
+	}
+	chroot := func() (*profile, error) { return newChrootProfile(cfg.Rootfs), nil }
+	switch cfg.Mode {
+	case ModeNamespaces:
+		candidates = append(candidates, namespaces)
+	case ModeChroot:
+		candidates = append(candidates, chroot)
+	default:
+		candidates = append(candidates, namespaces, chroot)
+	}
+	var failures []string
+	for _, build := range candidates {
+		prof, err := build()
+		if err == nil {
+			err = probeProfile(ctx, prof, cfg, uids)
+		}
+		if err == nil {
+			return prof, nil
+		}
+		failures = append(failures, err.Error())
+	}
+	return nil, fmt.Errorf("no sandbox profile works on this host (mode %s): %s: %w",
+		cfg.Mode, strings.Join(failures, "; "), ErrUnavailable)
+}
+
+func probeProfile(ctx context.Context, prof *profile, cfg Config, uids *uidPool) error {
+	p := &pool{prof: prof, uids: uids, ceiling: cfg.Default}
+	j, err := p.start(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("%s profile: %w", prof.name, err)
+	}
+	token := newToken()
+	l := cfg.Default
+	out := j.run(ctx, harnessRequest{Script: "def main():\n    return 42\n", Token: token, Limits: harnessLimitsFor(l)}, l)
+	res := classify(out, token, l)
+	if res.Error != nil || string(res.Result) != "42" {
+		return fmt.Errorf("%s profile: probe script failed: %+v (stderr %q)", prof.name, res.Error, res.Stderr)
+	}
+	return nil
+}
+
+// ceiling is what every pooled jail is started with; requests only lower it.
+func (s *Sandbox) ceiling() Limits {
+	c := s.cfg.Max
+	c.Wall = s.cfg.BatchMaxWall
+	c.CPU = s.cfg.BatchMaxWall
+	c.TmpMB = s.cfg.Default.TmpMB
+	return c
+}
+
+// Execute runs one script. Problems with the request or the script come back
+// in Result.Error with a nil error. A non-nil error means the script was not
+// run, or its outcome is unknown, through no fault of the caller:
+// ErrOverloaded, ErrUnavailable, or the context's error.
+func (s *Sandbox) Execute(ctx context.Context, req Request) (Result, error) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return Result{}, fmt.Errorf("shutting down: %w", ErrUnavailable)
+	}
+	s.inflight.Add(1)
+	s.mu.Unlock()
+	defer s.inflight.Done()
+
+	limits, reject := s.resolve(req)
+	if reject != nil {
+		return Result{Profile: s.prof.name, Error: reject}, nil
+	}
+	if err := s.limiter.acquire(ctx); err != nil {
+		return Result{}, fmt.Errorf("wait for a slot: %w", err)
+	}
+	defer s.limiter.release()
+
+	j, err := s.pool.get(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Result{}, fmt.Errorf("get jail: %w", ctx.Err())
+		}
+		return Result{}, fmt.Errorf("get jail: %v: %w", err, ErrUnavailable)
+	}
+	token := newToken()
+	out := j.run(ctx, harnessRequest{Script: req.Script, Token: token, Limits: harnessLimitsFor(limits)}, limits)
+	if out.canceled {
+		return Result{}, fmt.Errorf("execution canceled: %w", context.Cause(ctx))
+	}
+	res := classify(out, token, limits)
+	res.Profile = s.prof.name
+	if res.Error != nil && res.Error.Code == CodeInternal {
+		return res, fmt.Errorf("jail failed (%s; nsjail: %s): %w", j.exitDescription(), j.nsjailLog(), ErrUnavailable)
+	}
+	return res, nil
+}
+
+// resolve fills a request's limits from the defaults and rejects what is
+// out of bounds, before any jail is touched.
+func (s *Sandbox) resolve(req Request) (Limits, *ExecError) {
+	l := s.cfg.Default
+	reject := func(code Code, format string, args ...any) (Limits, *ExecError) {
+		return Limits{}, &ExecError{Code: code, Message: fmt.Sprintf(format, args...)}
+	}
+	if len(req.Script) > l.ScriptBytes {
+		return reject(CodeScriptTooLarge, "the script is %d bytes; the limit is %d bytes", len(req.Script), l.ScriptBytes)
+	}
+	if strings.IndexByte(req.Script, 0) >= 0 {
+		return reject(CodeInvalidRequest, "the script contains a NUL byte")
+	}
+	maxWall := s.cfg.Max.Wall
+	if req.Class == Batch {
+		maxWall = s.cfg.BatchMaxWall
+	}
+	switch {
+	case req.Timeout < 0:
+		return reject(CodeInvalidRequest, "timeout must be positive")
+	case req.Timeout > maxWall:
+		return reject(CodeInvalidRequest, "timeout %v is above the maximum %v", req.Timeout, maxWall)
+	case req.Timeout > 0:
+		l.Wall = req.Timeout
+	}
+	switch {
+	case req.MemoryMB < 0:
+		return reject(CodeInvalidRequest, "memory_mb must be positive")
+	case req.MemoryMB > s.cfg.Max.MemoryMB:
+		return reject(CodeInvalidRequest, "memory_mb %d is above the maximum %d", req.MemoryMB, s.cfg.Max.MemoryMB)
+	case req.MemoryMB > 0 && req.MemoryMB < minMemoryMB:
+		return reject(CodeInvalidRequest, "memory_mb %d is below the minimum %d (the Python runtime alone needs about 160)", req.MemoryMB, minMemoryMB)
+	case req.MemoryMB > 0:
+		l.MemoryMB = req.MemoryMB
+	}
+	// A single-threaded script cannot use more CPU than wall time; the CPU
+	// limit only catches jobs that burn several cores at once.
+	l.CPU = l.Wall
+	return l, nil
+}
+
+// minMemoryMB leaves room for the interpreter with numpy and pandas loaded.
+const minMemoryMB = 256
+
+func harnessLimitsFor(l Limits) harnessLimits {
+	return harnessLimits{
+		CPUSeconds:    int((l.CPU + time.Second - 1) / time.Second),
+		MemoryBytes:   l.MemoryMB << 20,
+		FileSizeBytes: l.FileSizeMB << 20,
+		OpenFiles:     l.OpenFiles,
+		Processes:     l.Processes,
+		ResultBytes:   l.ResultBytes,
+	}
+}
+
+func newToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // never fails on Linux
+	return hex.EncodeToString(b)
+}
+
+// Profile is the active isolation profile's name.
+func (s *Sandbox) Profile() string { return s.prof.name }
+
+// Health reports the active profile and pool state.
+func (s *Sandbox) Health() Health {
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	warm := len(s.pool.ready)
+	// Healthy while jails can be started: either some are warm, or the
+	// last start succeeded.
+	ok := !closing && (warm > 0 || s.pool.err() == nil)
+	return Health{
+		OK:      ok,
+		Mode:    string(s.cfg.Mode),
+		Profile: s.prof.name,
+		Layers:  s.prof.layers,
+		Weaker:  s.prof.weaker,
+		Pool: PoolStats{
+			Slots:      s.cfg.Slots,
+			Busy:       s.limiter.busy(),
+			QueueCap:   s.cfg.QueueSize,
+			Queued:     s.limiter.waiting(),
+			WarmTarget: s.cfg.WarmJails,
+			Warm:       warm,
+		},
+	}
+}
+
+// Close stops taking work, waits for running executions until ctx ends,
+// then kills every jail. Executions still running then are killed by their
+// own contexts' owners or, at the latest, by the wall limit.
+func (s *Sandbox) Close(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.inflight.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("executions still running at shutdown: %w", ctx.Err())
+	}
+	s.pool.close()
+	if rmErr := os.RemoveAll(s.workDir); rmErr != nil {
+		err = errors.Join(err, fmt.Errorf("remove work dir: %w", rmErr))
+	}
+	return err
+}
