@@ -36,7 +36,6 @@ var jailEnv = []string{
 	"TMPDIR=/tmp",
 	"LANG=C.UTF-8",
 	"LC_ALL=C.UTF-8",
-	"PYTHONIOENCODING=utf-8:backslashreplace",
 	"OPENBLAS_NUM_THREADS=1",
 	"OMP_NUM_THREADS=1",
 	"MKL_NUM_THREADS=1",
@@ -166,7 +165,7 @@ func newChrootProfile(rootfs string) *profile {
 	p := &profile{
 		name: ProfileChroot,
 		layers: []string{"nsjail", "chroot", "readonly_rootfs_by_permissions", "seccomp", "seccomp_no_sockets",
-			"seccomp_no_fork", "no_new_privs", "no_capabilities", "rlimits", "unique_uid", "no_proc"},
+			"seccomp_no_fork", "seccomp_no_sysv_ipc", "no_new_privs", "no_capabilities", "rlimits", "unique_uid", "no_proc"},
 		weaker: []string{
 			"no network namespace: seccomp denies every socket() instead",
 			"no pid namespace: new processes are denied by seccomp (threads only); subprocess and multiprocessing fail",
@@ -175,7 +174,7 @@ func newChrootProfile(rootfs string) *profile {
 			"no cgroup limits: memory is bounded per process by RLIMIT_AS",
 		},
 	}
-	policy := seccompPolicy("deny_network", "deny_privilege", "deny_fork")
+	policy := seccompPolicy("deny_network", "deny_privilege", "deny_shared_ipc", "deny_fork")
 	p.command = func(spec jailSpec) (*exec.Cmd, func(), error) {
 		l := spec.limits
 		args := []string{nsjailInTree,

@@ -73,11 +73,15 @@ def _apply_limits(limits):
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
+_MAX_FRAMES = 100
+
+
 def _user_frames(tb):
     """Drops the harness's own frames so tracebacks show only the script."""
     import traceback
 
-    frames = traceback.extract_tb(tb)
+    # Only the innermost frames: a runaway recursion can be millions deep.
+    frames = traceback.extract_tb(tb, limit=-_MAX_FRAMES)
     for i, frame in enumerate(frames):
         if frame.filename == "<script>":
             return traceback.StackSummary.from_list(frames[i:])
@@ -190,6 +194,10 @@ def main():
     limits = request.get("limits", {})
     token = request["token"].encode()
     _apply_limits(limits)
+    # Output is bytes on a pipe; text the terminal could not encode (lone
+    # surrogates) is escaped rather than raised at the script.
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(errors="backslashreplace")
     outcome = _run(request)
     try:
         payload = _encode(outcome, limits.get("result_bytes", 0))

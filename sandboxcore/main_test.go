@@ -1,0 +1,157 @@
+package sandboxcore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// hostSecret is put in the test process's environment before any sandbox
+// starts; no job may ever see it.
+const hostSecret = "host-secret-4f1d9a"
+
+// The tests share one sandbox per profile: starting one costs a probe and
+// a pool warm-up, and sharing also proves that one job leaves nothing for
+// the next.
+var sandboxes = struct {
+	sync.Mutex
+	byMode map[Mode]*Sandbox
+}{byMode: map[Mode]*Sandbox{}}
+
+func TestMain(m *testing.M) {
+	os.Setenv("PYTHON_API_TEST_SECRET", hostSecret)
+	os.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "/secrets/"+hostSecret+".json")
+	code := m.Run()
+	sandboxes.Lock()
+	for _, s := range sandboxes.byMode {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = s.Close(ctx)
+		cancel()
+	}
+	sandboxes.Unlock()
+	os.Exit(code)
+}
+
+// testConfig is the production configuration read from the environment,
+// so tests run exactly what `make run` serves.
+func testConfig(t testing.TB, mode Mode) Config {
+	t.Helper()
+	if os.Getenv("SANDBOX_ROOTFS") == "" {
+		t.Fatal("SANDBOX_ROOTFS is not set: run the tests through `make test` (it builds the runtime tree)")
+	}
+	cfg, err := LoadConfig(os.Getenv)
+	if err != nil {
+		t.Fatalf("LoadConfig: %v", err)
+	}
+	cfg.Mode = mode
+	return cfg
+}
+
+func sandboxFor(t testing.TB, mode Mode) *Sandbox {
+	t.Helper()
+	sandboxes.Lock()
+	defer sandboxes.Unlock()
+	if s, ok := sandboxes.byMode[mode]; ok {
+		return s
+	}
+	s, err := New(context.Background(), testConfig(t, mode))
+	if err != nil {
+		t.Fatalf("New(%s): %v", mode, err)
+	}
+	if s.Profile() != string(mode) {
+		t.Fatalf("asked for %s, got profile %s", mode, s.Profile())
+	}
+	sandboxes.byMode[mode] = s
+	return s
+}
+
+// eachProfile runs fn against both isolation profiles.
+func eachProfile(t *testing.T, fn func(t *testing.T, s *Sandbox)) {
+	for _, mode := range []Mode{ModeNamespaces, ModeChroot} {
+		t.Run(string(mode), func(t *testing.T) { fn(t, sandboxFor(t, mode)) })
+	}
+}
+
+func execute(t *testing.T, s *Sandbox, req Request) Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := s.Execute(ctx, req)
+	if err != nil {
+		t.Fatalf("Execute: %v (result %+v)", err, res)
+	}
+	return res
+}
+
+func run(t *testing.T, s *Sandbox, script string) Result {
+	t.Helper()
+	return execute(t, s, Request{Script: script})
+}
+
+// wantOK checks main() returned want (compared as JSON values).
+func wantOK(t *testing.T, res Result, want any) {
+	t.Helper()
+	if res.Error != nil {
+		t.Fatalf("want success, got %s: %s\ntraceback: %s\nstderr: %s", res.Error.Code, res.Error.Message, res.Error.Traceback, res.Stderr)
+	}
+	var got any
+	if err := json.Unmarshal(res.Result, &got); err != nil {
+		t.Fatalf("result %q is not JSON: %v", res.Result, err)
+	}
+	wantJSON, _ := json.Marshal(want)
+	var wantVal any
+	_ = json.Unmarshal(wantJSON, &wantVal)
+	if fmt.Sprint(got) != fmt.Sprint(wantVal) {
+		t.Fatalf("result = %s, want %s", res.Result, wantJSON)
+	}
+}
+
+func wantCode(t *testing.T, res Result, codes ...Code) {
+	t.Helper()
+	if res.Error == nil {
+		t.Fatalf("want error %v, got success with result %s", codes, res.Result)
+	}
+	for _, c := range codes {
+		if res.Error.Code == c {
+			return
+		}
+	}
+	t.Fatalf("error code = %s (%s), want one of %v\ntraceback: %s", res.Error.Code, res.Error.Message, codes, res.Error.Traceback)
+}
+
+// stillWorks is run after every attack: the service must be unharmed.
+func stillWorks(t *testing.T, s *Sandbox) {
+	t.Helper()
+	res := run(t, s, "import numpy as np\ndef main():\n    print('alive')\n    return int(np.arange(4).sum())\n")
+	wantOK(t, res, 6)
+	if res.Stdout != "alive\n" {
+		t.Fatalf("stdout after attack = %q", res.Stdout)
+	}
+}
+
+// resultMap decodes a successful dict result.
+func resultMap(t *testing.T, res Result) map[string]any {
+	t.Helper()
+	if res.Error != nil {
+		t.Fatalf("script failed: %s: %s\n%s", res.Error.Code, res.Error.Message, res.Error.Traceback)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(res.Result, &m); err != nil {
+		t.Fatalf("result %s: %v", res.Result, err)
+	}
+	return m
+}
+
+func contains(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
