@@ -1,0 +1,490 @@
+// End-to-end test of the web IDE in a real headless Chromium (Debian's
+// /usr/bin/chromium, driven by playwright-core; nothing is downloaded).
+//
+//   E2E_BASE_URL=http://127.0.0.1:PORT/ node e2e/run.mjs
+//
+// infra/setup/test-e2e.sh starts bin/server and runs this against it.
+// Screenshots go to E2E_ARTIFACTS (default client/test-results/).
+import { execFile } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const base = process.env.E2E_BASE_URL;
+if (!base) {
+  console.error("E2E_BASE_URL is not set (e.g. http://127.0.0.1:8080/)");
+  process.exit(2);
+}
+const baseUrl = new URL(base).toString();
+const artifacts = process.env.E2E_ARTIFACTS ?? path.join(here, "..", "test-results");
+mkdirSync(artifacts, { recursive: true });
+const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+
+const HELLO = 'def main():\n    print("Hello from IDE")\n    return {"status": "ok"}';
+
+function assert(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+async function closedPort() {
+  const s = net.createServer();
+  await new Promise((r) => s.listen(0, "127.0.0.1", r));
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+const browser = await chromium.launch({
+  executablePath: chromiumPath,
+  headless: true,
+  chromiumSandbox: false,
+  // Without these Chromium keeps dialling Google services, which this
+  // machine's closed network refuses (see the machine notes).
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+
+/** A fresh context (empty localStorage) and page; collects page errors. */
+async function open({ width = 1280, height = 800, colorScheme = "light" } = {}) {
+  const context = await browser.newContext({ viewport: { width, height }, colorScheme });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20000);
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error") problems.push(`console: ${m.text()}`);
+  });
+  await page.goto(baseUrl);
+  await page.locator(".cm-content").waitFor();
+  return { context, page, problems };
+}
+
+async function setScript(page, text) {
+  await page.locator(".cm-content").click();
+  await page.keyboard.press("Control+A");
+  await page.keyboard.press("Delete");
+  await page.keyboard.insertText(text);
+  const got = await editorText(page);
+  assert(got === text, `editor holds ${JSON.stringify(got)}, want ${JSON.stringify(text)}`);
+}
+
+function editorText(page) {
+  return page.evaluate(() =>
+    Array.from(document.querySelectorAll(".cm-content .cm-line"))
+      .map((l) => l.textContent)
+      .join("\n"),
+  );
+}
+
+async function runAndWait(page, { keyboard = false } = {}) {
+  if (keyboard) {
+    await page.locator(".cm-content").click();
+    await page.keyboard.press("Control+Enter");
+  } else {
+    await page.getByTestId("run").click();
+  }
+  await page.getByTestId("output-done").waitFor();
+  return page.getByTestId("output-done").getAttribute("data-outcome");
+}
+
+async function healthState(page, want) {
+  await page.waitForFunction(
+    (w) => document.querySelector('header [data-testid="health"]')?.getAttribute("data-health") === w,
+    want,
+    { timeout: 15000 },
+  );
+}
+
+// Chromium logs every non-2xx fetch as "Failed to load resource"; the API
+// answers 4xx by design, so those lines are not page faults.
+function noProblems(problems, allow = []) {
+  const real = problems.filter((p) => !/Failed to load resource: the server responded/.test(p) && !allow.some((re) => re.test(p)));
+  assert(real.length === 0, `page reported errors:\n  ${real.join("\n  ")}`);
+}
+
+// WCAG contrast of each selector's text against its effective background.
+async function contrastReport(page, selectors) {
+  return page.evaluate((sels) => {
+    const parse = (c) => {
+      const m = c.match(/rgba?\(([^)]+)\)/);
+      if (!m) return null;
+      const [r, g, b, a = 1] = m[1].split(/[ ,/]+/).filter(Boolean).map(Number);
+      return { r, g, b, a };
+    };
+    const lum = ({ r, g, b }) => {
+      const f = (v) => {
+        v /= 255;
+        return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+      };
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const bgOf = (el) => {
+      for (let e = el; e; e = e.parentElement) {
+        const c = parse(getComputedStyle(e).backgroundColor);
+        if (c && c.a > 0.5) return c;
+      }
+      return parse(getComputedStyle(document.body).backgroundColor);
+    };
+    const out = [];
+    for (const sel of sels) {
+      const el = document.querySelector(sel);
+      if (!el) {
+        out.push({ sel, missing: true });
+        continue;
+      }
+      const fg = parse(getComputedStyle(el).color);
+      const bg = bgOf(el);
+      const [l1, l2] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+      out.push({ sel, ratio: Math.round(((l1 + 0.05) / (l2 + 0.05)) * 100) / 100 });
+    }
+    return out;
+  }, selectors);
+}
+
+const CONTRAST_SELECTORS = [
+  ".brand h1",
+  ".pane-head h2",
+  ".pane-head .hint",
+  '[data-testid="run"]',
+  'header [data-testid="health"]',
+  ".cm-line",
+  ".tok-keyword",
+  ".tok-string",
+  ".cm-lineNumbers .cm-gutterElement:not(.cm-activeLineGutter)",
+  ".status-title",
+  ".meta dt",
+  ".meta dd",
+  ".json-key",
+  ".json-string",
+  ".json-punct",
+  '[data-testid="stdout"] pre',
+  '[data-testid="stderr"] .empty',
+  '.segmented button[aria-pressed="true"]',
+];
+
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+
+test("loads with the hello example, health shows the sandbox profile", async () => {
+  const { context, page, problems } = await open();
+  try {
+    assert((await page.title()) === "Python API IDE", `title ${await page.title()}`);
+    assert((await editorText(page)) === HELLO, `initial script ${JSON.stringify(await editorText(page))}`);
+    await healthState(page, "up");
+    const pill = (await page.locator('header [data-testid="health"]').innerText()).trim();
+    const health = await (await fetch(new URL("healthz", baseUrl))).json();
+    assert(pill === health.profile, `health pill says ${pill}, /healthz profile is ${health.profile}`);
+    noProblems(problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test("runs hello (Ctrl+Enter): result {status: ok}, stdout, duration, profile; light screenshot", async () => {
+  const { context, page, problems } = await open({ colorScheme: "light" });
+  try {
+    const outcome = await runAndWait(page, { keyboard: true });
+    assert(outcome === "success", `outcome ${outcome}: ${await page.getByTestId("output-done").innerText()}`);
+    const tree = await page.getByTestId("result").innerText();
+    assert(/"status"\s*:\s*"ok"/.test(tree), `tree shows ${tree}`);
+    await page.getByRole("button", { name: "Raw" }).click();
+    const raw = JSON.parse(await page.getByTestId("result-raw").innerText());
+    assert(JSON.stringify(raw) === '{"status":"ok"}', `raw result ${JSON.stringify(raw)}`);
+    await page.getByRole("button", { name: "Tree" }).click();
+    const stdout = await page.locator('[data-testid="stdout"] pre').innerText();
+    assert(stdout.trim() === "Hello from IDE", `stdout ${JSON.stringify(stdout)}`);
+    const duration = await page.getByTestId("duration").innerText();
+    assert(/^\d+(\.\d+)? (ms|s)$/.test(duration), `duration ${duration}`);
+    const profile = await page.getByTestId("profile").innerText();
+    assert(profile.length > 0, "no profile shown");
+    assert((await page.getByTestId("http-status").innerText()) === "200", "HTTP status not 200");
+    await page.screenshot({ path: path.join(artifacts, "ide-light.png") });
+    noProblems(problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test("a syntax error marks its line in the editor and shows the error", async () => {
+  const { context, page, problems } = await open();
+  try {
+    await setScript(page, 'def main():\n    x = 1\n    return {"x": x}}');
+    const outcome = await runAndWait(page);
+    assert(outcome === "failure", `outcome ${outcome}`);
+    const err = page.getByTestId("error");
+    assert((await err.getAttribute("data-code")) === "syntax_error", `code ${await err.getAttribute("data-code")}`);
+    const title = await page.locator(".status-title").innerText();
+    assert(title === "Syntax error on line 3", `title ${title}`);
+    const marked = page.locator(".cm-error-line");
+    assert((await marked.count()) === 1, `${await marked.count()} lines marked`);
+    assert((await marked.getAttribute("data-error-line")) === "3", "marked line is not 3");
+    assert((await marked.innerText()).includes('return {"x": x}}'), `marked text ${await marked.innerText()}`);
+    assert(await page.locator(".cm-error-gutter .cm-error-marker").isVisible(), "no gutter marker");
+    // Editing the text clears the mark (the line may now be fixed).
+    await page.locator(".cm-content").press("End");
+    await page.keyboard.press("Backspace");
+    assert((await page.locator(".cm-error-line").count()) === 0, "mark survived an edit");
+    noProblems(problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test("the os.mkdir example fails on the read-only filesystem with a traceback", async () => {
+  const { context, page, problems } = await open();
+  try {
+    await page.locator("#examples").selectOption("readonly");
+    assert((await editorText(page)).includes('os.mkdir("/should_fail")'), "example not loaded");
+    const outcome = await runAndWait(page);
+    assert(outcome === "failure", `outcome ${outcome}`);
+    const err = page.getByTestId("error");
+    const code = await err.getAttribute("data-code");
+    assert(code === "runtime_error", `code ${code}: ${await err.innerText()}`);
+    const text = await err.innerText();
+    assert(/read-only|permission denied|errno/i.test(text), `error text ${text}`);
+    const tb = await page.getByTestId("traceback").innerText();
+    assert(tb.includes('os.mkdir("/should_fail")') || tb.includes("should_fail"), `traceback ${tb}`);
+    // The exception's line (3: the os.mkdir call) is marked too.
+    assert((await page.locator('.cm-error-line[data-error-line="3"]').count()) === 1, "line 3 not marked");
+    assert((await page.getByTestId("result").count()) === 0, "a result tree was shown for a failure");
+    noProblems(problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test("numpy and pandas examples return their results", async () => {
+  const { context, page, problems } = await open();
+  try {
+    await page.locator("#examples").selectOption("numpy");
+    assert((await runAndWait(page)) === "success", await page.getByTestId("output-done").innerText());
+    await page.getByRole("button", { name: "Raw" }).click();
+    const mean = JSON.parse(await page.getByTestId("result-raw").innerText());
+    assert(mean.mean === 3, `numpy mean ${JSON.stringify(mean)}`);
+    await page.locator("#examples").selectOption("pandas");
+    assert((await runAndWait(page)) === "success", await page.getByTestId("output-done").innerText());
+    await page.getByRole("button", { name: "Raw" }).click();
+    const pd = JSON.parse(await page.getByTestId("result-raw").innerText());
+    assert(pd.rows === 5 && pd.totals.Paris === 215, `pandas result ${JSON.stringify(pd)}`);
+    noProblems(problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test("the script survives a reload", async () => {
+  const { context, page, problems } = await open();
+  try {
+    const script = 'def main():\n    return {"kept": True}';
+    await setScript(page, script);
+    await page.waitForTimeout(500); // the editor saves 300 ms after the last keystroke
+    await page.reload();
+    await page.locator(".cm-content").waitFor();
+    assert((await editorText(page)) === script, `after reload: ${JSON.stringify(await editorText(page))}`);
+    noProblems(problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test("in-flight state shows elapsed time and Cancel aborts the request", async () => {
+  const { context, page, problems } = await open();
+  try {
+    await setScript(page, "import time\n\ndef main():\n    time.sleep(4)\n    return 1");
+    await page.getByTestId("run").click();
+    await page.getByTestId("output-running").waitFor();
+    await page.waitForFunction(() => {
+      const t = document.querySelector('[data-testid="cancel"] .elapsed')?.textContent ?? "";
+      return parseFloat(t) >= 0.5;
+    });
+    const t0 = Date.now();
+    await page.getByTestId("cancel").click();
+    await page.getByTestId("output-done").waitFor();
+    assert((await page.getByTestId("output-done").getAttribute("data-outcome")) === "aborted", "not aborted");
+    assert(Date.now() - t0 < 2000, `cancel took ${Date.now() - t0} ms`);
+    assert((await page.locator(".status-title").innerText()) === "Cancelled", "no Cancelled title");
+    assert(await page.getByTestId("run").isEnabled(), "Run not back after cancel");
+    noProblems(problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test("theme follows the system, toggles, persists; dark screenshot", async () => {
+  const { context, page, problems } = await open({ colorScheme: "dark" });
+  const bg = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  try {
+    assert((await bg()) === "rgb(13, 17, 23)", `system dark gives ${await bg()}`);
+    assert((await page.evaluate(() => document.documentElement.dataset.theme)) === undefined, "a theme was forced");
+    await page.getByTestId("theme-toggle").click();
+    assert((await bg()) === "rgb(255, 255, 255)", `after toggle ${await bg()}`);
+    await page.reload();
+    await page.locator(".cm-content").waitFor();
+    assert((await bg()) === "rgb(255, 255, 255)", `light choice not kept over system dark: ${await bg()}`);
+    await page.getByTestId("theme-toggle").click();
+    assert((await bg()) === "rgb(13, 17, 23)", `toggle back ${await bg()}`);
+    assert((await runAndWait(page)) === "success", "hello failed");
+    await page.screenshot({ path: path.join(artifacts, "ide-dark.png") });
+    noProblems(problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test("text contrast is at least 4.5:1 in both themes", async () => {
+  const failures = [];
+  for (const scheme of ["light", "dark"]) {
+    const { context, page } = await open({ colorScheme: scheme });
+    try {
+      await runAndWait(page);
+      const report = await contrastReport(page, CONTRAST_SELECTORS);
+      await setScript(page, "def main():\n    return 1/0");
+      await runAndWait(page);
+      report.push(...(await contrastReport(page, [".status-title", ".alert p", ".alert-code", ".traceback pre", ".cm-error-line"])));
+      const min = Math.min(...report.filter((r) => !r.missing).map((r) => r.ratio));
+      console.log(`  # ${scheme}: ${report.length} elements, lowest contrast ${min}:1`);
+      for (const r of report) {
+        if (r.missing) failures.push(`${scheme} ${r.sel}: not found`);
+        else if (r.ratio < 4.5) failures.push(`${scheme} ${r.sel}: ${r.ratio}:1`);
+      }
+    } finally {
+      await context.close();
+    }
+  }
+  assert(failures.length === 0, failures.join("; "));
+});
+
+test("changing the endpoint: a bad URL is unreachable, then back to same origin", async () => {
+  const { context, page, problems } = await open();
+  try {
+    await healthState(page, "up");
+    const port = await closedPort();
+    const bad = `http://127.0.0.1:${port}`;
+    await page.getByTestId("open-settings").click();
+    await page.locator("#endpoint-url").fill("not a url");
+    assert(await page.getByRole("button", { name: /Save endpoint/ }).isDisabled(), "Save enabled for an invalid URL");
+    await page.locator("#endpoint-url").fill(bad);
+    await page.getByRole("button", { name: /Save endpoint/ }).click();
+    await healthState(page, "unreachable");
+    const detail = await page.getByTestId("health-detail").innerText();
+    assert(detail.includes(`${bad}/healthz`), `health detail ${detail}`);
+    await page.getByRole("button", { name: "Close settings" }).click();
+    assert((await runAndWait(page)) === "network", "run against a closed port was not a network failure");
+    assert((await page.locator(".status-title").innerText()) === "Endpoint unreachable", "no unreachable title");
+    // The choice persists.
+    await page.reload();
+    await healthState(page, "unreachable");
+    await page.getByTestId("open-settings").click();
+    assert((await page.locator("#endpoint-url").inputValue()) === bad, "endpoint not persisted");
+    await page.getByRole("button", { name: /same origin/ }).click();
+    await healthState(page, "up");
+    await page.getByRole("button", { name: "Close settings" }).click();
+    assert((await runAndWait(page)) === "success", "run after reset failed");
+    noProblems(problems, [/ERR_CONNECTION_REFUSED/]);
+  } finally {
+    await context.close();
+  }
+});
+
+test("Copy as curl gives a command that really runs the script", async () => {
+  const { context, page, problems } = await open();
+  try {
+    await page.getByRole("button", { name: /curl/ }).click();
+    const cmd = await page.locator("#curl-text").inputValue();
+    assert(cmd.startsWith(`curl -sS -X POST '${new URL("execute", baseUrl)}'`), `command ${cmd}`);
+    const out = await new Promise((resolve, reject) =>
+      execFile("sh", ["-c", cmd], { timeout: 20000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message} ${stderr}`)) : resolve(stdout))),
+    );
+    const body = JSON.parse(out);
+    assert(JSON.stringify(body.result) === '{"status":"ok"}' && body.stdout === "Hello from IDE\n", `curl got ${out}`);
+    await page.keyboard.press("Escape");
+    assert(!(await page.getByTestId("curl-dialog").isVisible()), "dialog did not close on Escape");
+    noProblems(problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test("keyboard: focus order and a name on every control", async () => {
+  const { context, page, problems } = await open();
+  try {
+    const unnamed = await page.evaluate(() => {
+      const bad = [];
+      for (const el of document.querySelectorAll("button, select, input, textarea, [contenteditable=true]")) {
+        const id = el.id && document.querySelector(`label[for="${el.id}"]`);
+        const name = el.getAttribute("aria-label") || el.getAttribute("aria-labelledby") || (id && id.textContent.trim()) || el.textContent.trim();
+        if (!name) bad.push(el.outerHTML.slice(0, 80));
+      }
+      return bad;
+    });
+    assert(unnamed.length === 0, `controls without a name: ${unnamed.join(" | ")}`);
+    // Tab from the top until the editor has focus (Tab inside it indents).
+    const order = [];
+    for (let i = 0; i < 12 && !/Python script/.test(order.at(-1) ?? ""); i++) {
+      await page.keyboard.press("Tab");
+      order.push(
+        await page.evaluate(() => {
+          const el = document.activeElement;
+          return el?.getAttribute("aria-label") ?? el?.id ?? el?.tagName;
+        }),
+      );
+    }
+    const idx = (re) => order.findIndex((n) => re.test(n ?? ""));
+    const [ex, run, settings, editor] = [idx(/example/i), idx(/^Run/), idx(/settings/i), idx(/Python script/)];
+    assert(ex === 0 && run > ex && settings > run && editor > settings, `focus order: ${order.join(" → ")}`);
+    // Run from the keyboard alone: focus Run and press Enter.
+    await page.locator('[data-testid="run"]').focus();
+    await page.keyboard.press("Enter");
+    await page.getByTestId("output-done").waitFor();
+    assert((await page.getByTestId("output-done").getAttribute("data-outcome")) === "success", "keyboard run failed");
+    noProblems(problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test("narrow window (400 px): no horizontal scroll, runs; screenshot", async () => {
+  const { context, page, problems } = await open({ width: 400, height: 800 });
+  try {
+    assert((await runAndWait(page)) === "success", "hello failed at 400 px");
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert(overflow <= 0, `page is ${overflow}px wider than the window`);
+    for (const id of ["run", "open-settings", "theme-toggle"]) {
+      const box = await page.getByTestId(id).boundingBox();
+      assert(box && box.x >= 0 && box.x + box.width <= 400, `${id} outside the window: ${JSON.stringify(box)}`);
+    }
+    await page.screenshot({ path: path.join(artifacts, "ide-narrow.png"), fullPage: true });
+    noProblems(problems);
+  } finally {
+    await context.close();
+  }
+});
+
+let passed = 0;
+let failed = 0;
+const started = Date.now();
+for (const [i, t] of tests.entries()) {
+  const t0 = Date.now();
+  try {
+    await t.fn();
+    passed++;
+    console.log(`ok ${i + 1} - ${t.name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    failed++;
+    console.log(`not ok ${i + 1} - ${t.name} (${Date.now() - t0} ms)\n  ${String(e?.stack ?? e).split("\n").join("\n  ")}`);
+  }
+}
+await browser.close();
+console.log(`# e2e against ${baseUrl} in ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in ${artifacts}`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 && passed === tests.length ? 0 : 1);

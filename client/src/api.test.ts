@@ -1,0 +1,367 @@
+import { describe as suite, expect, it } from "vitest";
+import {
+  apiUrl,
+  authHeaders,
+  buildExecuteRequest,
+  checkHealth,
+  curlCommand,
+  defaultEndpoint,
+  describe,
+  describeError,
+  Endpoint,
+  errorLine,
+  execute,
+  ExecOutcome,
+  FetchLike,
+  mapExecuteResponse,
+  parseRetryAfter,
+  shellQuote,
+  snippetOf,
+  validateBaseUrl,
+} from "./api";
+
+const page = "http://localhost:8080/";
+const ep = (over: Partial<Endpoint> = {}): Endpoint => ({ ...defaultEndpoint, ...over });
+
+function fail(code: string, extra: Record<string, unknown> = {}) {
+  return {
+    result: null,
+    stdout: "",
+    stderr: "",
+    stdout_truncated: false,
+    stderr_truncated: false,
+    duration_ms: 4.5,
+    profile: "namespaces",
+    error: { code, message: `msg for ${code}`, ...extra },
+  };
+}
+
+/** A fetch that answers once with the given status, headers and body text, recording the call. */
+function answer(status: number, body: string | object, headers: Record<string, string> = {}) {
+  const calls: { url: string; init: RequestInit }[] = [];
+  const text = typeof body === "string" ? body : JSON.stringify(body);
+  const fn: FetchLike = async (url, init) => {
+    calls.push({ url, init });
+    return new Response(text, {
+      status,
+      headers: { "Content-Type": typeof body === "string" ? "text/html" : "application/json", ...headers },
+    });
+  };
+  return { fn, calls };
+}
+
+async function run(status: number, body: string | object, headers: Record<string, string> = {}) {
+  const { fn } = answer(status, body, headers);
+  return execute("def main():\n    return 1\n", ep(), { pageUrl: page, fetchFn: fn });
+}
+
+suite("apiUrl", () => {
+  it("defaults to the page's origin, relative to the page path", () => {
+    expect(apiUrl(ep(), "execute", "http://localhost:8080/")).toBe("http://localhost:8080/execute");
+    expect(apiUrl(ep(), "healthz", "https://h.example/ide/index.html")).toBe("https://h.example/ide/healthz");
+  });
+  it("joins a custom base without doubling slashes and drops query/hash", () => {
+    expect(apiUrl(ep({ baseUrl: "https://x.a.run.app/" }), "execute", page)).toBe("https://x.a.run.app/execute");
+    expect(apiUrl(ep({ baseUrl: " https://x.a.run.app/api// " }), "healthz", page)).toBe("https://x.a.run.app/api/healthz");
+    expect(apiUrl(ep({ baseUrl: "http://127.0.0.1:9/?a=1#b" }), "execute", page)).toBe("http://127.0.0.1:9/execute");
+  });
+  it("rejects non-URLs and other schemes", () => {
+    expect(() => apiUrl(ep({ baseUrl: "not a url" }), "execute", page)).toThrow(/not a valid URL/);
+    expect(() => apiUrl(ep({ baseUrl: "ftp://x/" }), "execute", page)).toThrow(/http or https/);
+    expect(validateBaseUrl("javascript:alert(1)")).toMatch(/http or https/);
+    expect(validateBaseUrl("https://ok.example")).toBeNull();
+  });
+});
+
+suite("request", () => {
+  it("POSTs the script as JSON with no auth header by default", () => {
+    const r = buildExecuteRequest('print("x")', ep(), page);
+    expect(r.url).toBe("http://localhost:8080/execute");
+    expect(r.init.method).toBe("POST");
+    expect(r.init.headers["Content-Type"]).toBe("application/json");
+    expect(r.init.headers.Authorization).toBeUndefined();
+    expect(JSON.parse(r.init.body)).toEqual({ script: 'print("x")' });
+  });
+  it("sends a bearer token or an API key as configured", () => {
+    expect(authHeaders(ep({ token: " k1 " }))).toEqual({ Authorization: "Bearer k1" });
+    expect(authHeaders(ep({ token: "k2", authMode: "api-key" }))).toEqual({ "X-API-Key": "k2" });
+    expect(authHeaders(ep({ token: "  " }))).toEqual({});
+  });
+  it("passes the abort signal and auth to fetch", async () => {
+    const { fn, calls } = answer(200, { result: 1, stdout: "", stderr: "", duration_ms: 1 });
+    const ac = new AbortController();
+    await execute("s", ep({ baseUrl: "https://x.example", token: "t" }), { pageUrl: page, fetchFn: fn, signal: ac.signal });
+    expect(calls).toHaveLength(1);
+    expect(calls[0].url).toBe("https://x.example/execute");
+    expect(calls[0].init.signal).toBe(ac.signal);
+    expect((calls[0].init.headers as Record<string, string>).Authorization).toBe("Bearer t");
+  });
+});
+
+suite("response mapping", () => {
+  it("200 with a result is a success carrying stdout, flags, duration and profile", async () => {
+    const o = await run(200, {
+      result: { status: "ok" },
+      stdout: "Hello from IDE\n",
+      stderr: "",
+      stdout_truncated: true,
+      stderr_truncated: false,
+      duration_ms: 12.3,
+      profile: "namespaces",
+    });
+    expect(o.kind).toBe("success");
+    if (o.kind !== "success") return;
+    expect(o.body.result).toEqual({ status: "ok" });
+    expect(o.body.stdout).toBe("Hello from IDE\n");
+    expect(o.body.stdout_truncated).toBe(true);
+    expect(o.body.duration_ms).toBe(12.3);
+    expect(o.body.profile).toBe("namespaces");
+    expect(describe(o).tone).toBe("ok");
+  });
+
+  it("200 with result null (main returned None) is still a success", async () => {
+    const o = await run(200, { result: null, stdout: "", stderr: "", duration_ms: 1 });
+    expect(o.kind).toBe("success");
+  });
+
+  const cases: [number, string, RegExp][] = [
+    [400, "invalid_request", /Invalid request/],
+    [400, "syntax_error", /Syntax error on line 3/],
+    [400, "missing_main", /No main\(\)/],
+    [401, "unauthorized", /Unauthorized/],
+    [405, "method_not_allowed", /method_not_allowed/],
+    [413, "script_too_large", /Script too large/],
+    [415, "unsupported_media_type", /unsupported_media_type/],
+    [422, "runtime_error", /ZeroDivisionError on line 3/],
+    [422, "result_not_json", /not JSON/],
+    [422, "result_too_large", /Result too large/],
+    [422, "timeout", /Time limit/],
+    [422, "memory_limit", /Memory limit/],
+    [422, "killed", /killed/],
+    [500, "internal", /Server error/],
+    [503, "unavailable", /unavailable/],
+    [418, "brand_new_code", /brand_new_code \(HTTP 418\)/],
+  ];
+  for (const [status, code, title] of cases) {
+    it(`${status} ${code} is a failure with its own title`, async () => {
+      const extra = code === "runtime_error" || code === "syntax_error"
+        ? { line: 3, column: 5, type: code === "runtime_error" ? "ZeroDivisionError" : "SyntaxError", traceback: "Traceback...\n" }
+        : {};
+      const o = await run(status, fail(code, extra));
+      expect(o.kind).toBe("failure");
+      if (o.kind !== "failure") return;
+      expect(o.status).toBe(status);
+      expect(o.error.code).toBe(code);
+      expect(o.error.message).toBe(`msg for ${code}`);
+      const d = describe(o);
+      expect(d.title).toMatch(title);
+      expect(d.detail).not.toBe("");
+      if (extra.line) {
+        expect(errorLine(o)).toBe(3);
+        expect(o.error.traceback).toBe("Traceback...\n");
+        expect(o.error.column).toBe(5);
+      } else {
+        expect(errorLine(o)).toBeNull();
+      }
+    });
+  }
+
+  it("an error object wins even on a 2xx status", () => {
+    const o = mapExecuteResponse(200, new Headers(), JSON.stringify(fail("timeout")));
+    expect(o.kind).toBe("failure");
+  });
+
+  it("keeps stdout/stderr of a failed run", async () => {
+    const body = { ...fail("runtime_error"), stdout: "before\n", stderr: "warn\n", stderr_truncated: true };
+    const o = await run(422, body);
+    if (o.kind !== "failure") throw new Error(o.kind);
+    expect(o.body.stdout).toBe("before\n");
+    expect(o.body.stderr_truncated).toBe(true);
+  });
+
+  it("ignores a nonsense line number", async () => {
+    const o = await run(400, fail("syntax_error", { line: 0 }));
+    expect(errorLine(o)).toBeNull();
+    const o2 = await run(400, fail("syntax_error", { line: "3" }));
+    expect(errorLine(o2)).toBeNull();
+  });
+
+  it("429 overloaded carries the Retry-After hint", async () => {
+    const o = await run(429, fail("overloaded"), { "Retry-After": "7" });
+    expect(o.kind).toBe("failure");
+    if (o.kind !== "failure") return;
+    expect(o.retryAfterSec).toBe(7);
+    const d = describe(o);
+    expect(d.title).toBe("Server busy");
+    expect(d.detail).toMatch(/Retry in 7 s/);
+  });
+
+  it("429 without Retry-After still says to retry", async () => {
+    const o = await run(429, fail("overloaded"));
+    if (o.kind !== "failure") throw new Error(o.kind);
+    expect(o.retryAfterSec).toBeUndefined();
+    expect(describe(o).detail).toMatch(/Retry shortly/);
+  });
+
+  it("an HTML 502 from a proxy is a bad_response with a readable excerpt", async () => {
+    const html = "<html><head><title>502 Bad Gateway</title><style>p{}</style></head><body><h1>Bad   Gateway</h1><script>x()</script></body></html>";
+    const o = await run(502, html);
+    expect(o.kind).toBe("bad_response");
+    if (o.kind !== "bad_response") return;
+    expect(o.status).toBe(502);
+    expect(o.contentType).toBe("text/html");
+    expect(o.snippet).toBe("502 Bad Gateway — 502 Bad Gateway Bad Gateway");
+    const d = describe(o);
+    expect(d.title).toBe("Unexpected answer (HTTP 502)");
+    expect(d.detail).toMatch(/proxy or load balancer/);
+  });
+
+  it("an empty body, a JSON array, and JSON without result or error are bad_response", async () => {
+    const e = await run(200, "");
+    expect(e.kind === "bad_response" && e.reason).toBe("empty body");
+    const a = await run(200, [1, 2]);
+    expect(a.kind === "bad_response" && a.reason).toBe("JSON is not an object");
+    const n = await run(200, { hello: 1 });
+    expect(n.kind === "bad_response" && n.reason).toBe("JSON lacks the result field");
+    const x = await run(500, { detail: "boom" });
+    expect(x.kind === "bad_response" && x.reason).toBe("error answer without an error object");
+  });
+
+  it("a network failure is reported with the URL", async () => {
+    const fn: FetchLike = async () => {
+      throw new TypeError("Failed to fetch");
+    };
+    const o = await execute("s", ep({ baseUrl: "http://127.0.0.1:1" }), { pageUrl: page, fetchFn: fn });
+    expect(o).toEqual({ kind: "network", url: "http://127.0.0.1:1/execute", message: "Failed to fetch" });
+    expect(describe(o).title).toBe("Endpoint unreachable");
+  });
+
+  it("an invalid endpoint is reported, not thrown", async () => {
+    const o = await execute("s", ep({ baseUrl: "nope" }), { pageUrl: page, fetchFn: answer(200, {}).fn });
+    expect(o.kind).toBe("network");
+    expect(describe(o).detail).toMatch(/not a valid URL/);
+  });
+
+  it("abort gives aborted, with a real fetch against a server that never answers", async () => {
+    const { createServer } = await import("node:http");
+    const server = createServer(() => {
+      /* never answers */
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const ac = new AbortController();
+      const p = execute("s", ep({ baseUrl: `http://127.0.0.1:${port}` }), { pageUrl: page, signal: ac.signal });
+      setTimeout(() => ac.abort(), 50);
+      const o = await p;
+      expect(o).toEqual({ kind: "aborted" });
+      expect(describe(o).title).toBe("Cancelled");
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it("a real connection refused is a network outcome", async () => {
+    const { createServer } = await import("node:net");
+    const s = createServer();
+    await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
+    const port = (s.address() as { port: number }).port;
+    await new Promise((r) => s.close(r));
+    const o = await execute("s", ep({ baseUrl: `http://127.0.0.1:${port}` }), { pageUrl: page });
+    expect(o.kind).toBe("network");
+  });
+});
+
+suite("parseRetryAfter", () => {
+  it("reads seconds and HTTP dates", () => {
+    expect(parseRetryAfter(null)).toBeUndefined();
+    expect(parseRetryAfter("3")).toBe(3);
+    expect(parseRetryAfter("soon")).toBeUndefined();
+    const now = Date.parse("Wed, 21 Oct 2015 07:28:00 GMT");
+    expect(parseRetryAfter("Wed, 21 Oct 2015 07:28:10 GMT", now)).toBe(10);
+    expect(parseRetryAfter("Wed, 21 Oct 2015 07:27:00 GMT", now)).toBe(0);
+  });
+});
+
+suite("describe covers every outcome", () => {
+  it("never returns an empty title or detail", () => {
+    const outcomes: ExecOutcome[] = [
+      { kind: "aborted" },
+      { kind: "network", url: "", message: "x" },
+      { kind: "bad_response", status: 200, contentType: "", snippet: "", reason: "empty body" },
+      { kind: "bad_response", status: 401, contentType: "text/plain", snippet: "no", reason: "body is not JSON" },
+    ];
+    for (const o of outcomes) {
+      const d = describe(o);
+      expect(d.title.length).toBeGreaterThan(0);
+      expect(d.detail.length).toBeGreaterThan(0);
+    }
+    expect(describe(outcomes[3]).detail).toMatch(/token or API key/);
+    // An error object with no message still gets words.
+    for (const code of ["syntax_error", "runtime_error", "timeout", "memory_limit", "killed", "internal", "zzz"]) {
+      expect(describeError({ code, message: "" }, 422).detail.length).toBeGreaterThan(0);
+    }
+  });
+});
+
+suite("checkHealth", () => {
+  const healthy = { ok: true, mode: "auto", profile: "namespaces", layers: ["user_ns"], weaker: [], version: "v1" };
+  it("up on 200 ok=true, with the profile", async () => {
+    const { fn, calls } = answer(200, healthy);
+    const h = await checkHealth(ep({ token: "k", authMode: "api-key" }), { pageUrl: page, fetchFn: fn });
+    expect(h.kind).toBe("up");
+    expect(h.kind === "up" && h.health.profile).toBe("namespaces");
+    expect(calls[0].url).toBe("http://localhost:8080/healthz");
+    expect((calls[0].init.headers as Record<string, string>)["X-API-Key"]).toBe("k");
+  });
+  it("down on 503 ok=false", async () => {
+    const h = await checkHealth(ep(), { pageUrl: page, fetchFn: answer(503, { ...healthy, ok: false }).fn });
+    expect(h.kind).toBe("down");
+    expect(h.kind === "down" && h.status).toBe(503);
+  });
+  it("down on a non-JSON or unexpected answer", async () => {
+    const h = await checkHealth(ep(), { pageUrl: page, fetchFn: answer(200, "<html>hi</html>").fn });
+    expect(h.kind === "down" && h.message).toMatch(/not the API's JSON/);
+    const h2 = await checkHealth(ep(), { pageUrl: page, fetchFn: answer(200, { status: "fine" }).fn });
+    expect(h2.kind === "down" && h2.message).toMatch(/unexpected/);
+  });
+  it("unreachable on network error, bad URL, or timeout", async () => {
+    const boom: FetchLike = async () => {
+      throw new TypeError("Failed to fetch");
+    };
+    const h = await checkHealth(ep({ baseUrl: "http://127.0.0.1:1" }), { pageUrl: page, fetchFn: boom });
+    expect(h).toEqual({ kind: "unreachable", url: "http://127.0.0.1:1/healthz", message: "Failed to fetch" });
+    const bad = await checkHealth(ep({ baseUrl: "::" }), { pageUrl: page, fetchFn: boom });
+    expect(bad.kind).toBe("unreachable");
+    const hang: FetchLike = (_u, init) =>
+      new Promise((_r, rej) => init.signal?.addEventListener("abort", () => rej(new DOMException("aborted", "AbortError"))));
+    const t = await checkHealth(ep(), { pageUrl: page, fetchFn: hang, timeoutMs: 30 });
+    expect(t.kind === "unreachable" && t.message).toBe("no answer within 0.03 s");
+  });
+});
+
+suite("curl", () => {
+  it("quotes for the shell", () => {
+    expect(shellQuote("it's")).toBe(`'it'\\''s'`);
+  });
+  it("builds a command with the real URL and body, never the secret", () => {
+    const script = 'def main():\n    print("it\'s")\n    return {"status": "ok"}';
+    const cmd = curlCommand(script, ep({ baseUrl: "https://x.example", token: "s3cret" }), page);
+    expect(cmd).toContain("curl -sS -X POST 'https://x.example/execute'");
+    expect(cmd).toContain(`-H "Authorization: Bearer $PYTHON_API_TOKEN"`);
+    expect(cmd).not.toContain("s3cret");
+    const body = /--data-binary '(.*)'$/s.exec(cmd)![1].replace(/'\\''/g, "'");
+    expect(JSON.parse(body)).toEqual({ script });
+    const k = curlCommand("x", ep({ token: "k", authMode: "api-key" }), page);
+    expect(k).toContain(`-H "X-API-Key: $PYTHON_API_TOKEN"`);
+    expect(curlCommand("x", ep(), page)).not.toContain("PYTHON_API_TOKEN");
+  });
+});
+
+suite("snippetOf", () => {
+  it("collapses whitespace and truncates", () => {
+    expect(snippetOf("a\n\n b")).toBe("a b");
+    expect(snippetOf("x".repeat(300), 10)).toBe("xxxxxxxxxx…");
+  });
+});
