@@ -50,13 +50,12 @@ func classify(out runOutcome, token string, l Limits) Result {
 		return fail(CodeResultTooLarge, "the result is larger than the %d byte limit", l.ResultBytes)
 	}
 
-	st := out.state
-	if st == nil {
+	if !out.exit.known {
 		return fail(CodeInternal, "the jail did not report how it ended")
 	}
-	cpu := st.UserTime() + st.SystemTime()
+	cpu := out.exit.cpu
 	// NsJail exits with 128+N when the jailed process died of signal N.
-	switch code := st.ExitCode(); {
+	switch code := out.exit.code; {
 	case code == 128+int(syscall.SIGKILL) || code == 128+int(syscall.SIGXCPU):
 		if cpu >= l.CPU {
 			return fail(CodeTimeout, "the script used more than the %v CPU time limit", l.CPU)

@@ -19,6 +19,20 @@ const (
 	ModeChroot     Mode = "chroot"
 )
 
+// ExecutorKind chooses how a job gets its fresh jail.
+type ExecutorKind string
+
+const (
+	// ExecutorFork forks each job from a zygote that has imported the
+	// preload modules, giving the child fresh namespaces (the fast path).
+	ExecutorFork ExecutorKind = "fork"
+	// ExecutorWarm takes a pre-started single-use NsJail from a pool.
+	ExecutorWarm ExecutorKind = "warm"
+	// ExecutorCold starts NsJail and a fresh Python per request, without
+	// preloading: the original design, kept as a baseline.
+	ExecutorCold ExecutorKind = "cold"
+)
+
 // Limits bounds one execution. A zero field means "not set" in a request
 // and is filled from the server default.
 type Limits struct {
@@ -59,6 +73,12 @@ type Config struct {
 	WarmJails int
 	Preload   []string
 
+	// Executor: fork (default), warm or cold. ZygoteMaxForks and
+	// ZygoteMaxAge bound one fork server's life.
+	Executor       ExecutorKind
+	ZygoteMaxForks int
+	ZygoteMaxAge   time.Duration
+
 	// JobUIDBase is the first of the host uids handed to jails, one per
 	// live jail, so no two jobs ever share a uid.
 	JobUIDBase int
@@ -94,16 +114,19 @@ func DefaultConfig() Config {
 		ScriptBytes: 1 << 20,
 	}
 	return Config{
-		Mode:         ModeAuto,
-		Rootfs:       defaultRootfs(),
-		Default:      def,
-		Max:          maxL,
-		BatchMaxWall: 300 * time.Second,
-		Slots:        slots,
-		QueueSize:    4 * slots,
-		WarmJails:    slots,
-		Preload:      []string{"numpy", "pandas"},
-		JobUIDBase:   200000,
+		Mode:           ModeAuto,
+		Rootfs:         defaultRootfs(),
+		Default:        def,
+		Max:            maxL,
+		BatchMaxWall:   300 * time.Second,
+		Slots:          slots,
+		QueueSize:      4 * slots,
+		WarmJails:      slots,
+		Preload:        []string{"numpy", "pandas"},
+		JobUIDBase:     200000,
+		Executor:       ExecutorFork,
+		ZygoteMaxForks: 5000,
+		ZygoteMaxAge:   time.Hour,
 	}
 }
 
@@ -136,6 +159,21 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		cfg.Rootfs = v
 	}
 	cfg.NsjailPath = getenv("SANDBOX_NSJAIL")
+	switch e := ExecutorKind(strings.ToLower(strings.TrimSpace(getenv("SANDBOX_EXECUTOR")))); e {
+	case "":
+	case ExecutorFork, ExecutorWarm, ExecutorCold:
+		cfg.Executor = e
+	default:
+		return Config{}, fmt.Errorf("SANDBOX_EXECUTOR=%q: want fork, warm or cold", e)
+	}
+	p.int("ZYGOTE_MAX_FORKS", &cfg.ZygoteMaxForks)
+	if v, ok := lookup(getenv, "ZYGOTE_MAX_AGE_S"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return Config{}, fmt.Errorf("ZYGOTE_MAX_AGE_S=%q: want a positive number of seconds", v)
+		}
+		cfg.ZygoteMaxAge = time.Duration(n) * time.Second
+	}
 
 	p.duration("TIMEOUT_MS", &cfg.Default.Wall)
 	p.duration("MAX_TIMEOUT_MS", &cfg.Max.Wall)
@@ -190,6 +228,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("MEMORY_MB %d must be at least 64 and at most MAX_MEMORY_MB %d", c.Default.MemoryMB, c.Max.MemoryMB)
 	case c.Default.CPU <= 0 || c.Default.CPU > c.Max.CPU:
 		return fmt.Errorf("CPU_TIME_MS %v must be positive and at most MAX_CPU_TIME_MS %v", c.Default.CPU, c.Max.CPU)
+	case c.ZygoteMaxForks < 1:
+		return fmt.Errorf("ZYGOTE_MAX_FORKS must be at least 1, got %d", c.ZygoteMaxForks)
 	case c.JobUIDBase < 1000:
 		return fmt.Errorf("JOB_UID_BASE must be an unprivileged uid (>= 1000), got %d", c.JobUIDBase)
 	}

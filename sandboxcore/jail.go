@@ -152,61 +152,106 @@ type harnessLimits struct {
 type runOutcome struct {
 	stdout, stderr capped
 	result         capped
-	state          *os.ProcessState
+	exit           exitStatus
 	wallExceeded   bool
 	canceled       bool
 	elapsed        time.Duration
+	// diagnostics is for the operator's log when the sandbox itself failed.
+	diagnostics string
 }
 
-// run hands the request to the harness and collects everything until the
-// jail has exited. It kills the jail at the wall limit or when ctx ends.
-func (j *jail) run(ctx context.Context, req harnessRequest, l Limits) runOutcome {
-	defer j.closeParentEnds()
+// exitStatus is how a job's process ended, as NsJail reports it: the exit
+// code, or 128+N for death by signal N. known is false when nobody could
+// tell (the fork server died with the job).
+type exitStatus struct {
+	code  int
+	cpu   time.Duration
+	known bool
+}
+
+// process is a running job, whether a single-use jail or a fork-server child.
+type process interface {
+	done() <-chan struct{}
+	kill()
+	status() exitStatus // valid once done is closed
+}
+
+// jobPipes are the parent's ends of a job's descriptors.
+type jobPipes struct {
+	stdin, stdout, stderr, result *os.File
+}
+
+func (p jobPipes) close() {
+	for _, f := range []*os.File{p.stdin, p.stdout, p.stderr, p.result} {
+		f.Close()
+	}
+}
+
+// collect hands the request to the harness and gathers everything until
+// the job has ended. It kills the job at the wall limit or when ctx ends.
+func collect(ctx context.Context, proc process, pipes jobPipes, req harnessRequest, l Limits) runOutcome {
+	defer pipes.close()
 	var out runOutcome
 	var readers sync.WaitGroup
 	readers.Add(3)
-	go func() { defer readers.Done(); out.stdout.fill(j.stdout, l.StdoutBytes) }()
-	go func() { defer readers.Done(); out.stderr.fill(j.stderr, l.StderrBytes) }()
+	go func() { defer readers.Done(); out.stdout.fill(pipes.stdout, l.StdoutBytes) }()
+	go func() { defer readers.Done(); out.stderr.fill(pipes.stderr, l.StderrBytes) }()
 	// The frame is a token, a newline and an envelope around the result.
-	go func() { defer readers.Done(); out.result.fill(j.result, l.ResultBytes+len(req.Token)+4096) }()
+	go func() { defer readers.Done(); out.result.fill(pipes.result, l.ResultBytes+len(req.Token)+4096) }()
 
 	start := time.Now()
-	payload, err := json.Marshal(req)
-	if err == nil {
+	if payload, err := json.Marshal(req); err == nil {
 		go func() {
 			// A script that never reads stdin is fine: the write finishes
-			// into the pipe buffer or fails when the jail exits.
-			_, _ = j.stdin.Write(payload)
-			j.stdin.Close()
+			// into the pipe buffer or fails when the job ends.
+			_, _ = pipes.stdin.Write(payload)
+			pipes.stdin.Close()
 		}()
 	} else {
-		j.kill()
+		proc.kill()
 	}
 
 	timer := time.NewTimer(l.Wall)
 	defer timer.Stop()
 	select {
-	case <-j.exited:
+	case <-proc.done():
 	case <-timer.C:
 		out.wallExceeded = true
-		j.kill()
-		<-j.exited
+		proc.kill()
+		<-proc.done()
 	case <-ctx.Done():
 		out.canceled = true
-		j.kill()
-		<-j.exited
+		proc.kill()
+		<-proc.done()
 	}
 	out.elapsed = time.Since(start)
-	out.state = j.state
+	out.exit = proc.status()
 
-	// Every writer is gone once the jail's pid namespace is torn down, so
-	// the readers reach EOF; the deadline only guards against surprises.
+	// Every writer is gone once the job's processes are, so the readers
+	// reach EOF; the deadline only guards against surprises.
 	deadline := time.Now().Add(2 * time.Second)
-	for _, f := range []*os.File{j.stdout, j.stderr, j.result} {
+	for _, f := range []*os.File{pipes.stdout, pipes.stderr, pipes.result} {
 		_ = f.SetReadDeadline(deadline)
 	}
 	readers.Wait()
 	return out
+}
+
+// run serves the jail's one execution.
+func (j *jail) run(ctx context.Context, req harnessRequest, l Limits) runOutcome {
+	defer j.log.Close()
+	out := collect(ctx, j, jobPipes{stdin: j.stdin, stdout: j.stdout, stderr: j.stderr, result: j.result}, req, l)
+	out.diagnostics = j.exitDescription() + "; nsjail: " + j.nsjailLog()
+	return out
+}
+
+func (j *jail) done() <-chan struct{} { return j.exited }
+
+func (j *jail) status() exitStatus {
+	if j.state == nil {
+		return exitStatus{}
+	}
+	return exitStatus{code: j.state.ExitCode(), cpu: j.state.UserTime() + j.state.SystemTime(), known: true}
 }
 
 // kill stops the jail: SIGTERM lets NsJail kill and reap the jailed tree
@@ -235,9 +280,8 @@ func (j *jail) discard() {
 }
 
 func (j *jail) closeParentEnds() {
-	for _, f := range []*os.File{j.stdin, j.stdout, j.stderr, j.result, j.log} {
-		f.Close()
-	}
+	jobPipes{stdin: j.stdin, stdout: j.stdout, stderr: j.stderr, result: j.result}.close()
+	j.log.Close()
 }
 
 func (j *jail) exitDescription() string {

@@ -20,15 +20,30 @@ const hostSecret = "host-secret-4f1d9a"
 // the next.
 var sandboxes = struct {
 	sync.Mutex
-	byMode map[Mode]*Sandbox
-}{byMode: map[Mode]*Sandbox{}}
+	byKind map[sandboxKind]*Sandbox
+}{byKind: map[sandboxKind]*Sandbox{}}
+
+// sandboxKind is one isolation profile with one way of starting jobs.
+type sandboxKind struct {
+	mode     Mode
+	executor ExecutorKind
+}
+
+func (k sandboxKind) String() string { return string(k.mode) + "/" + string(k.executor) }
+
+// kinds are what every attack runs against: both profiles, on the fast
+// path (fork server) and on the single-use jail path.
+var kinds = []sandboxKind{
+	{ModeNamespaces, ExecutorFork}, {ModeChroot, ExecutorFork},
+	{ModeNamespaces, ExecutorWarm}, {ModeChroot, ExecutorWarm},
+}
 
 func TestMain(m *testing.M) {
 	os.Setenv("PYTHON_API_TEST_SECRET", hostSecret)
 	os.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "/secrets/"+hostSecret+".json")
 	code := m.Run()
 	sandboxes.Lock()
-	for _, s := range sandboxes.byMode {
+	for _, s := range sandboxes.byKind {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_ = s.Close(ctx)
 		cancel()
@@ -52,28 +67,30 @@ func testConfig(t testing.TB, mode Mode) Config {
 	return cfg
 }
 
-func sandboxFor(t testing.TB, mode Mode) *Sandbox {
+func sandboxFor(t testing.TB, kind sandboxKind) *Sandbox {
 	t.Helper()
 	sandboxes.Lock()
 	defer sandboxes.Unlock()
-	if s, ok := sandboxes.byMode[mode]; ok {
+	if s, ok := sandboxes.byKind[kind]; ok {
 		return s
 	}
-	s, err := New(context.Background(), testConfig(t, mode))
+	cfg := testConfig(t, kind.mode)
+	cfg.Executor = kind.executor
+	s, err := New(context.Background(), cfg)
 	if err != nil {
-		t.Fatalf("New(%s): %v", mode, err)
+		t.Fatalf("New(%s): %v", kind, err)
 	}
-	if s.Profile() != string(mode) {
-		t.Fatalf("asked for %s, got profile %s", mode, s.Profile())
+	if s.Profile() != string(kind.mode) {
+		t.Fatalf("asked for %s, got profile %s", kind, s.Profile())
 	}
-	sandboxes.byMode[mode] = s
+	sandboxes.byKind[kind] = s
 	return s
 }
 
-// eachProfile runs fn against both isolation profiles.
+// eachProfile runs fn against both isolation profiles, on both paths.
 func eachProfile(t *testing.T, fn func(t *testing.T, s *Sandbox)) {
-	for _, mode := range []Mode{ModeNamespaces, ModeChroot} {
-		t.Run(string(mode), func(t *testing.T) { fn(t, sandboxFor(t, mode)) })
+	for _, kind := range kinds {
+		t.Run(kind.String(), func(t *testing.T) { fn(t, sandboxFor(t, kind)) })
 	}
 }
 

@@ -48,6 +48,9 @@ type jailSpec struct {
 	uid     int
 	limits  Limits
 	preload []string
+	// zygote starts a fork server instead of a single-use job. Its limits
+	// are the whole server's: it holds every concurrent job.
+	zygote bool
 }
 
 // profile knows how to start NsJail for one isolation profile.
@@ -55,6 +58,8 @@ type profile struct {
 	name   string
 	layers []string
 	weaker []string
+	// forkWeaker is what the fast path gives up on this profile.
+	forkWeaker []string
 	// command returns the NsJail command for spec, and a cleanup to run
 	// after the jail has exited.
 	command func(spec jailSpec) (*exec.Cmd, func(), error)
@@ -63,8 +68,14 @@ type profile struct {
 // pythonArgv runs the harness. -I: ignore PYTHON* variables and user site;
 // -u: unbuffered, so output written before a kill is not lost; -B: the tree
 // is read-only, do not try to write bytecode.
-func pythonArgv(preload []string) []string {
-	return append([]string{"/usr/bin/python3", "-I", "-u", "-B", "-c", harness.Source}, preload...)
+func pythonArgv(profileName string, spec jailSpec) []string {
+	argv := []string{"/usr/bin/python3", "-I", "-u", "-B", "-c", harness.Source}
+	if spec.zygote {
+		argv = append(argv, "zygote", profileName)
+	} else {
+		argv = append(argv, "job")
+	}
+	return append(argv, spec.preload...)
 }
 
 func seccompPolicy(policies ...string) string {
@@ -88,7 +99,14 @@ var namespacesTemplate = template.Must(template.New("namespaces.cfg").Parse(infr
 // bind of the tree, and a private size-capped /tmp.
 func newNamespacesProfile(rootfs, nsjail, workDir string, cg cgroupSupport) (*profile, error) {
 	policyFile := filepath.Join(workDir, "namespaces.kafel")
-	if err := os.WriteFile(policyFile, []byte(seccompPolicy("deny_network", "deny_privilege")), 0o600); err != nil {
+	if err := os.WriteFile(policyFile, []byte(seccompPolicy("deny_network", "deny_privilege", "deny_namespaces")), 0o600); err != nil {
+		return nil, fmt.Errorf("write seccomp policy: %w", err)
+	}
+	// The fork server creates each child's namespaces and mounts, so it
+	// runs without deny_namespaces; every child adds those rules itself
+	// before it reads the script.
+	zygotePolicyFile := filepath.Join(workDir, "zygote.kafel")
+	if err := os.WriteFile(zygotePolicyFile, []byte(seccompPolicy("deny_network", "deny_privilege")), 0o600); err != nil {
 		return nil, fmt.Errorf("write seccomp policy: %w", err)
 	}
 	layers := []string{"nsjail", "user_ns", "pid_ns", "net_ns", "mount_ns", "ipc_ns", "uts_ns", "cgroup_ns",
@@ -103,20 +121,31 @@ func newNamespacesProfile(rootfs, nsjail, workDir string, cg cgroupSupport) (*pr
 	p.command = func(spec jailSpec) (*exec.Cmd, func(), error) {
 		var cfg bytes.Buffer
 		l := spec.limits
+		timeLimit, cpu := int(l.Wall/time.Second)+5, int(l.CPU/time.Second)+2
+		if spec.zygote {
+			timeLimit, cpu = 0, zygoteCPUSeconds // it lives until replaced
+		}
 		data := map[string]any{
-			"TimeLimitSeconds":  int(l.Wall/time.Second) + 5,
+			"TimeLimitSeconds":  timeLimit,
 			"Env":               jailEnv,
 			"UID":               spec.uid,
 			"Rootfs":            rootfs,
 			"TmpBytes":          l.TmpMB << 20,
 			"MemoryMB":          l.MemoryMB,
-			"CPUSeconds":        int(l.CPU/time.Second) + 2,
+			"CPUSeconds":        cpu,
 			"FileSizeMB":        l.FileSizeMB,
 			"OpenFiles":         l.OpenFiles,
 			"Processes":         l.Processes,
 			"CgroupMemoryBytes": 0,
 			"CgroupPids":        0,
 			"SeccompPolicyFile": policyFile,
+			"ProcRW":            false,
+		}
+		if spec.zygote {
+			// It writes each child's uid_map through /proc; the children
+			// cover /proc with an empty mount before user code runs.
+			data["SeccompPolicyFile"] = zygotePolicyFile
+			data["ProcRW"] = true
 		}
 		if cg.memory {
 			// The whole job, every process, may not use more than the
@@ -144,13 +173,17 @@ func newNamespacesProfile(rootfs, nsjail, workDir string, cg cgroupSupport) (*pr
 			args = append(args, cg.args()...)
 		}
 		args = append(args, "--")
-		args = append(args, pythonArgv(spec.preload)...)
+		args = append(args, pythonArgv(ProfileNamespaces, spec)...)
 		cmd := &exec.Cmd{Path: nsjail, Args: args, Env: []string{}, Dir: workDir}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		return cmd, func() { os.Remove(f.Name()) }, nil
 	}
 	return p, nil
 }
+
+// zygoteCPUSeconds is the fork server's RLIMIT_CPU: effectively none, as
+// forking accumulates CPU time over its whole life.
+const zygoteCPUSeconds = 1 << 30
 
 // nsjailInTree is where infra/build-rootfs.sh puts NsJail inside the tree.
 const nsjailInTree = "/opt/nsjail/bin/nsjail"
@@ -173,10 +206,21 @@ func newChrootProfile(rootfs string) *profile {
 			"no ipc/uts namespaces",
 			"no cgroup limits: memory is bounded per process by RLIMIT_AS",
 		},
+		forkWeaker: []string{
+			"fork executor: concurrent jobs share the fork server's uid; seccomp lets a job signal only itself, " +
+				"and with no fork, no /proc, no writable directory and no System V IPC nothing else is shared. " +
+				"SANDBOX_EXECUTOR=warm gives every job its own uid instead",
+		},
 	}
-	policy := seccompPolicy("deny_network", "deny_privilege", "deny_shared_ipc", "deny_fork")
+	jobPolicy := seccompPolicy("deny_network", "deny_privilege", "deny_namespaces", "deny_shared_ipc", "deny_fork")
+	// The fork server must fork; its children deny fork themselves.
+	zygotePolicy := seccompPolicy("deny_network", "deny_privilege", "deny_namespaces", "deny_shared_ipc")
 	p.command = func(spec jailSpec) (*exec.Cmd, func(), error) {
 		l := spec.limits
+		policy, timeLimit := jobPolicy, int(l.Wall/time.Second)+5
+		if spec.zygote {
+			policy, timeLimit = zygotePolicy, 0
+		}
 		args := []string{nsjailInTree,
 			"--mode", "o",
 			"--log_fd", strconv.Itoa(fdNsjailLog), "--quiet",
@@ -184,7 +228,7 @@ func newChrootProfile(rootfs string) *profile {
 			"--disable_clone_newpid", "--disable_clone_newipc", "--disable_clone_newuts",
 			"--disable_clone_newcgroup",
 			"--disable_rlimits", "--disable_proc",
-			"--time_limit", strconv.Itoa(int(l.Wall/time.Second) + 5),
+			"--time_limit", strconv.Itoa(timeLimit),
 			"--cwd", "/",
 			"--pass_fd", strconv.Itoa(fdResult),
 			"--seccomp_string", policy,
@@ -193,7 +237,7 @@ func newChrootProfile(rootfs string) *profile {
 			args = append(args, "--env", e)
 		}
 		args = append(args, "--")
-		args = append(args, pythonArgv(spec.preload)...)
+		args = append(args, pythonArgv(ProfileChroot, spec)...)
 		cmd := &exec.Cmd{Path: nsjailInTree, Args: args, Env: []string{}, Dir: "/"}
 		cmd.SysProcAttr = &syscall.SysProcAttr{
 			Chroot:     rootfs,

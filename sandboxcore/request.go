@@ -25,13 +25,23 @@ type Request struct {
 // Health describes the sandbox for /healthz: which profile is active, which
 // isolation layers it has, and how loaded it is.
 type Health struct {
-	OK      bool     `json:"ok"`
-	Mode    string   `json:"mode"`
-	Profile string   `json:"profile"`
-	Layers  []string `json:"layers"`
+	OK       bool     `json:"ok"`
+	Mode     string   `json:"mode"`
+	Profile  string   `json:"profile"`
+	Executor string   `json:"executor"`
+	Layers   []string `json:"layers"`
 	// Weaker lists what this profile lacks compared with the strongest one.
-	Weaker []string  `json:"weaker,omitempty"`
-	Pool   PoolStats `json:"pool"`
+	Weaker     []string         `json:"weaker,omitempty"`
+	Pool       PoolStats        `json:"pool"`
+	ForkServer *ForkServerStats `json:"fork_server,omitempty"`
+}
+
+// ForkServerStats describes the fast path's zygote.
+type ForkServerStats struct {
+	Alive     bool   `json:"alive"`
+	Forks     int64  `json:"forks"`
+	Restarts  int64  `json:"restarts"`
+	LastError string `json:"last_error,omitempty"`
 }
 
 // PoolStats is a point-in-time view of capacity.

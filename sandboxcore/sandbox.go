@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,9 +18,11 @@ import (
 type Sandbox struct {
 	cfg     Config
 	prof    *profile
-	pool    *pool
+	pool    *pool       // single-use jails (Executor "warm" or "cold")
+	forks   *forkServer // the fast path (Executor "fork")
 	limiter *limiter
 	workDir string
+	jobs    atomic.Int64 // jobs started, for tests and metrics
 
 	mu       sync.Mutex
 	closing  bool
@@ -48,7 +51,11 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 	}
 	// Twice the jails that can be alive at once, so a uid is not reused
 	// while its previous jail may still be exiting.
-	uids := newUIDPool(cfg.JobUIDBase, 2*(cfg.Slots+cfg.WarmJails)+8)
+	uids, err := newUIDPool(cfg.JobUIDBase, 2*(cfg.Slots+cfg.WarmJails)+64)
+	if err != nil {
+		os.RemoveAll(workDir)
+		return nil, err
+	}
 
 	prof, err := chooseProfile(ctx, cfg, workDir, uids)
 	if err != nil {
@@ -61,7 +68,14 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 		limiter: newLimiter(cfg.Slots, cfg.QueueSize),
 		workDir: workDir,
 	}
-	s.pool = newPool(prof, uids, s.ceiling(), cfg.Preload, cfg.WarmJails)
+	switch cfg.Executor {
+	case ExecutorFork:
+		s.forks = newForkServer(prof, uids, s.zygoteCeiling(), cfg.Preload, cfg.ZygoteMaxForks, cfg.ZygoteMaxAge)
+	case ExecutorCold:
+		s.pool = newPool(prof, uids, s.ceiling(), nil, 0)
+	default:
+		s.pool = newPool(prof, uids, s.ceiling(), cfg.Preload, cfg.WarmJails)
+	}
 	return s, nil
 }
 
@@ -121,6 +135,15 @@ func (s *Sandbox) ceiling() Limits {
 	return c
 }
 
+// zygoteCeiling is the fork server's own limits: it holds every concurrent
+// job, and each child lowers the limits to its request's values.
+func (s *Sandbox) zygoteCeiling() Limits {
+	c := s.ceiling()
+	c.Processes = s.cfg.Slots*(c.Processes+2) + 16
+	c.MemoryMB = s.cfg.Slots*(c.MemoryMB+256) + 512
+	return c
+}
+
 // Execute runs one script. Problems with the request or the script come back
 // in Result.Error with a nil error. A non-nil error means the script was not
 // run, or its outcome is unknown, through no fault of the caller:
@@ -144,24 +167,35 @@ func (s *Sandbox) Execute(ctx context.Context, req Request) (Result, error) {
 	}
 	defer s.limiter.release()
 
-	j, err := s.pool.get(ctx)
+	token := newToken()
+	out, err := s.run(ctx, harnessRequest{Script: req.Script, Token: token, Limits: harnessLimitsFor(limits)}, limits)
 	if err != nil {
 		if ctx.Err() != nil {
-			return Result{}, fmt.Errorf("get jail: %w", ctx.Err())
+			return Result{}, fmt.Errorf("start job: %w", context.Cause(ctx))
 		}
-		return Result{}, fmt.Errorf("get jail: %v: %w", err, ErrUnavailable)
+		return Result{}, fmt.Errorf("start job: %w", err)
 	}
-	token := newToken()
-	out := j.run(ctx, harnessRequest{Script: req.Script, Token: token, Limits: harnessLimitsFor(limits)}, limits)
 	if out.canceled {
 		return Result{}, fmt.Errorf("execution canceled: %w", context.Cause(ctx))
 	}
 	res := classify(out, token, limits)
 	res.Profile = s.prof.name
 	if res.Error != nil && res.Error.Code == CodeInternal {
-		return res, fmt.Errorf("jail failed (%s; nsjail: %s): %w", j.exitDescription(), j.nsjailLog(), ErrUnavailable)
+		return res, fmt.Errorf("jail failed (%s): %w", out.diagnostics, ErrUnavailable)
 	}
 	return res, nil
+}
+
+func (s *Sandbox) run(ctx context.Context, req harnessRequest, l Limits) (runOutcome, error) {
+	s.jobs.Add(1)
+	if s.forks != nil {
+		return s.forks.execute(ctx, req, l)
+	}
+	j, err := s.pool.get(ctx)
+	if err != nil {
+		return runOutcome{}, fmt.Errorf("%v: %w", err, ErrUnavailable)
+	}
+	return j.run(ctx, req, l), nil
 }
 
 // resolve fills a request's limits from the defaults and rejects what is
@@ -233,25 +267,39 @@ func (s *Sandbox) Health() Health {
 	s.mu.Lock()
 	closing := s.closing
 	s.mu.Unlock()
-	warm := len(s.pool.ready)
-	// Healthy while jails can be started: either some are warm, or the
-	// last start succeeded.
-	ok := !closing && (warm > 0 || s.pool.err() == nil)
-	return Health{
-		OK:      ok,
-		Mode:    string(s.cfg.Mode),
-		Profile: s.prof.name,
-		Layers:  s.prof.layers,
-		Weaker:  s.prof.weaker,
+	h := Health{
+		Mode:     string(s.cfg.Mode),
+		Profile:  s.prof.name,
+		Executor: string(s.cfg.Executor),
+		Layers:   s.prof.layers,
+		Weaker:   s.prof.weaker,
 		Pool: PoolStats{
-			Slots:      s.cfg.Slots,
-			Busy:       s.limiter.busy(),
-			QueueCap:   s.cfg.QueueSize,
-			Queued:     s.limiter.waiting(),
-			WarmTarget: s.cfg.WarmJails,
-			Warm:       warm,
+			Slots:    s.cfg.Slots,
+			Busy:     s.limiter.busy(),
+			QueueCap: s.cfg.QueueSize,
+			Queued:   s.limiter.waiting(),
 		},
 	}
+	if s.forks != nil {
+		alive, forks, restarts, err := s.forks.stats()
+		h.Pool.WarmTarget, h.Pool.Warm = 1, 0
+		if alive {
+			h.Pool.Warm = 1
+		}
+		h.ForkServer = &ForkServerStats{Alive: alive, Forks: forks, Restarts: restarts}
+		if err != nil {
+			h.ForkServer.LastError = err.Error()
+		}
+		h.Weaker = append(append([]string{}, h.Weaker...), s.prof.forkWeaker...)
+		// Healthy while a fork server is up or the last start worked.
+		h.OK = !closing && (alive || err == nil)
+		return h
+	}
+	h.Pool.WarmTarget, h.Pool.Warm = s.pool.target, len(s.pool.ready)
+	// Healthy while jails can be started: either some are warm, or the
+	// last start succeeded.
+	h.OK = !closing && (h.Pool.Warm > 0 || s.pool.err() == nil)
+	return h
 }
 
 // Close stops taking work, waits for running executions until ctx ends,
@@ -269,7 +317,11 @@ func (s *Sandbox) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		err = fmt.Errorf("executions still running at shutdown: %w", ctx.Err())
 	}
-	s.pool.close()
+	if s.forks != nil {
+		s.forks.close()
+	} else {
+		s.pool.close()
+	}
 	if rmErr := os.RemoveAll(s.workDir); rmErr != nil {
 		err = errors.Join(err, fmt.Errorf("remove work dir: %w", rmErr))
 	}

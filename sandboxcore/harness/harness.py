@@ -1,7 +1,12 @@
 # The harness runs inside the jail, before and around the user's script.
 #
-# Protocol with sandboxcore (Go):
-#   argv[1:]  modules to import before the request arrives (warm jail).
+# It has two modes, chosen by argv[1]:
+#   "job":    a single-use jail. argv[2:] are modules to import first.
+#   "zygote": a fork server (see the zygote section below). It imports the
+#             modules once and forks one child per execution; each child then
+#             follows exactly the "job" protocol below on its own fds.
+#
+# Job protocol with sandboxcore (Go):
 #   fd 3      result channel. After preloading, the harness writes b"R\n"
 #             (ready). After the run it writes one frame: the request's token,
 #             a newline, then a JSON envelope {"ok": true, "result": ...} or
@@ -187,17 +192,30 @@ def _encode(outcome, limit):
     return b'{"ok":true,"result":' + text.encode() + b"}"
 
 
-def main():
-    _preload(sys.argv[1:])
-    _write_all(RESULT_FD, b"R\n")
+def _bind_std_streams():
+    """Fresh unbuffered text streams on fds 0-2: in a fork-server child the
+    inherited objects still describe the zygote's descriptors. Text a pipe
+    cannot take (lone surrogates) is escaped rather than raised."""
+    import io
+
+    def stream(fd, mode):
+        raw = io.FileIO(fd, mode, closefd=False)
+        if mode == "r":
+            return io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8", errors="replace")
+        return io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace", write_through=True)
+
+    sys.stdin = sys.__stdin__ = stream(0, "r")
+    sys.stdout = sys.__stdout__ = stream(1, "w")
+    sys.stderr = sys.__stderr__ = stream(2, "w")
+
+
+def serve_request():
+    """Runs one request end to end; never returns."""
     request = _read_request()
     limits = request.get("limits", {})
     token = request["token"].encode()
     _apply_limits(limits)
-    # Output is bytes on a pipe; text the terminal could not encode (lone
-    # surrogates) is escaped rather than raised at the script.
-    for stream in (sys.stdout, sys.stderr):
-        stream.reconfigure(errors="backslashreplace")
+    _bind_std_streams()
     outcome = _run(request)
     try:
         payload = _encode(outcome, limits.get("result_bytes", 0))
@@ -214,6 +232,307 @@ def main():
         _os_exit(3)
     # Skips atexit handlers and finalizers the script may have registered.
     _os_exit(0)
+
+
+# ---------------------------------------------------------------------------
+# Zygote: a fork server that never runs user code itself.
+#
+# fd 3 is a SOCK_SEQPACKET socket to Go. Messages are JSON:
+#   zygote -> Go  {"ready": true}                          after preload
+#   Go -> zygote  {"op": "run", "id": N, "tmp_bytes": B}   + SCM_RIGHTS with
+#                 the job's stdin, stdout, stderr and result pipe ends
+#   Go -> zygote  {"op": "kill", "id": N}
+#   zygote -> Go  {"id": N, "status": S, "cpu": seconds}   when the job ended;
+#                 S is the exit code, or 128+signal, as NsJail reports it.
+# Each job gets (namespaces mode) fresh user, mount, pid, net, ipc, uts and
+# cgroup namespaces, a private noexec /tmp, an empty /proc, no capabilities
+# and the extra seccomp rules below; or (chroot mode, where the host cannot
+# create namespaces) its own session, no fork, and signals only to itself.
+# Go enforces the wall time and asks for the kill.
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+CLONE_NEW_ANY = 0x7E020080
+CLONE_THREAD = 0x00010000
+
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REC, MS_PRIVATE = 0x4000, 0x40000
+
+PR_SET_PDEATHSIG = 1
+PR_CAPBSET_DROP = 24
+PR_SET_SECCOMP = 22
+PR_SET_NO_NEW_PRIVS = 38
+SECCOMP_MODE_FILTER = 2
+
+EPERM = 1
+
+# x86_64 syscall numbers the child denies on top of the zygote's policy.
+# Keep in step with POLICY deny_namespaces (and deny_fork) in
+# infra/seccomp/policy.kafel: the attack tests run on this path too.
+_NR = {
+    "clone": 56, "fork": 57, "vfork": 58, "kill": 62, "pivot_root": 155,
+    "mount": 165, "umount2": 166, "tkill": 200, "tgkill": 234,
+    "rt_sigqueueinfo": 129, "rt_tgsigqueueinfo": 297, "unshare": 272,
+    "setns": 308, "open_tree": 428, "move_mount": 429, "fsopen": 430,
+    "fsconfig": 431, "fsmount": 432, "fspick": 433, "pidfd_open": 434,
+    "pidfd_send_signal": 424, "mount_setattr": 442,
+}
+_CHILD_DENY = ["unshare", "setns", "mount", "umount2", "pivot_root", "open_tree", "move_mount",
+               "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr"]
+
+
+def _bpf_program(chroot_mode, own_pid):
+    """Assembles the child's extra seccomp filter (classic BPF)."""
+    import struct
+
+    LD_ABS, JEQ, JSET, RET = 0x20, 0x15, 0x45, 0x06
+    ALLOW, ERRNO = 0x7FFF0000, 0x00050000 | EPERM
+    KILL_PROCESS = 0x80000000
+    AUDIT_ARCH_X86_64 = 0xC000003E
+    nr_off, arch_off = 0, 4
+
+    def arg_lo(i):
+        return 16 + 8 * i
+
+    prog = [
+        (LD_ABS, 0, 0, arch_off),
+        (JEQ, 1, 0, AUDIT_ARCH_X86_64),
+        (RET, 0, 0, KILL_PROCESS),
+        (LD_ABS, 0, 0, nr_off),
+    ]
+    for name in _CHILD_DENY:
+        prog += [(JEQ, 0, 1, _NR[name]), (RET, 0, 0, ERRNO)]
+    # clone with any namespace flag.
+    prog += [(JEQ, 0, 4, _NR["clone"]), (LD_ABS, 0, 0, arg_lo(0)), (JSET, 0, 1, CLONE_NEW_ANY),
+             (RET, 0, 0, ERRNO), (LD_ABS, 0, 0, nr_off)]
+    if chroot_mode:
+        # No pid namespace to contain a fork bomb, and gVisor does not
+        # enforce RLIMIT_NPROC: threads only.
+        for name in ("fork", "vfork", "pidfd_open", "pidfd_send_signal", "tkill"):
+            prog += [(JEQ, 0, 1, _NR[name]), (RET, 0, 0, ERRNO)]
+        prog += [(JEQ, 0, 4, _NR["clone"]), (LD_ABS, 0, 0, arg_lo(0)), (JSET, 1, 0, CLONE_THREAD),
+                 (RET, 0, 0, ERRNO), (LD_ABS, 0, 0, nr_off)]
+        # Jobs share the zygote's uid here: signals may target only the
+        # job's own process, never a neighbour.
+        for name in ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"):
+            prog += [(JEQ, 0, 4, _NR[name]), (LD_ABS, 0, 0, arg_lo(0)), (JEQ, 1, 0, own_pid),
+                     (RET, 0, 0, ERRNO), (LD_ABS, 0, 0, nr_off)]
+    prog.append((RET, 0, 0, ALLOW))
+    return b"".join(struct.pack("HBBI", *ins) for ins in prog), len(prog)
+
+
+class _Libc:
+    def __init__(self):
+        import ctypes
+
+        self.ctypes = ctypes
+        self.lib = ctypes.CDLL(None, use_errno=True)
+
+    def check(self, ret, what):
+        if ret != 0:
+            err = self.ctypes.get_errno()
+            raise OSError(err, "%s: %s" % (what, os.strerror(err)))
+
+    def prctl(self, *args):
+        c = self.ctypes
+        self.check(self.lib.prctl(*[c.c_ulong(a) for a in args]), "prctl%r" % (args[:1],))
+
+    def mount(self, source, target, fstype, flags, data):
+        c = self.ctypes
+        self.check(self.lib.mount(source, target, fstype, c.c_ulong(flags), data), "mount %s" % target)
+
+    def unshare(self, flags):
+        self.check(self.lib.unshare(flags), "unshare")
+
+    def drop_capabilities(self):
+        c = self.ctypes
+        for cap in range(64):
+            if self.lib.prctl(c.c_ulong(PR_CAPBSET_DROP), c.c_ulong(cap), 0, 0, 0) != 0:
+                break  # past the last capability the kernel knows
+        header = (c.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+        data = (c.c_uint32 * 6)()
+        self.check(self.lib.capset(header, data), "capset")
+
+    def install_filter(self, chroot_mode):
+        c = self.ctypes
+        code, n = _bpf_program(chroot_mode, os.getpid())
+        buf = c.create_string_buffer(code, len(code))
+
+        class Prog(c.Structure):
+            _fields_ = [("len", c.c_ushort), ("filter", c.c_void_p)]
+
+        prog = Prog(n, c.addressof(buf))
+        # NsJail set it already; a filter must never depend on that.
+        self.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        self.check(self.lib.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, c.byref(prog), 0, 0), "seccomp")
+
+
+def _status_code(status):
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    return 255
+
+
+def _become_job(libc, fds, tmp_bytes, chroot_mode, zygote_pid):
+    """Runs in the forked child. Never returns."""
+    import signal
+
+    try:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != zygote_pid:
+            _os_exit(255)
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+        os.closerange(len(fds), 65536)
+        if chroot_mode:
+            os.setsid()
+            libc.install_filter(True)
+            serve_request()
+        uid, gid = os.getuid(), os.getgid()
+        libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP)
+        with open("/proc/self/setgroups", "w") as f:
+            f.write("deny")
+        with open("/proc/self/uid_map", "w") as f:
+            f.write("%d %d 1" % (uid, uid))
+        with open("/proc/self/gid_map", "w") as f:
+            f.write("%d %d 1" % (gid, gid))
+        pid = os.fork()  # the job: pid 1 of its own pid namespace
+        if pid:
+            # Holds the job's namespaces; when it dies, pid 1 dies too.
+            for fd in range(len(fds)):
+                os.close(fd)
+            _, status = os.waitpid(pid, 0)
+            _os_exit(_status_code(status))
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None)
+        libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                   ("size=%d,mode=0700,uid=%d,gid=%d" % (tmp_bytes, uid, gid)).encode())
+        # The zygote needed /proc to write the id maps; the job gets none.
+        libc.mount(b"none", b"/proc", b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, b"size=4k,mode=0555")
+        os.chdir("/tmp")
+        libc.drop_capabilities()
+        libc.install_filter(False)
+        serve_request()
+    except BaseException:
+        # Set-up failed before any user code ran: tell the operator why.
+        import traceback
+
+        try:
+            _write_all(2, ("python-api: job set-up failed:\n" + traceback.format_exc()).encode())
+        finally:
+            _os_exit(255)
+
+
+def serve_zygote(preload, chroot_mode):
+    import gc
+    import selectors
+    import signal
+    import socket
+
+    libc = _Libc()
+    _preload(preload)
+    _warm_up(preload)
+    # Objects from the preload never need collecting; freezing them keeps
+    # the children's garbage collector from touching (and copying) them.
+    gc.freeze()
+    ctrl = socket.socket(fileno=RESULT_FD)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    zygote_pid = os.getpid()
+    jobs = {}  # pid -> id
+    ids = {}  # id -> pid
+
+    def send(obj):
+        ctrl.send(_dumps(obj).encode())
+
+    send({"ready": True})
+    sel = selectors.DefaultSelector()
+    sel.register(ctrl, selectors.EVENT_READ)
+    sel.register(wake_r, selectors.EVENT_READ)
+    while True:
+        for key, _ in sel.select():
+            if key.fileobj is ctrl:
+                msg, fds, _, _ = socket.recv_fds(ctrl, 65536, 8)
+                if not msg:
+                    os._exit(0)  # Go went away: the jail ends, and every job with it
+                req = json.loads(msg)
+                if req["op"] == "run":
+                    pid = os.fork()
+                    if pid == 0:
+                        ctrl.close()
+                        os.close(wake_r)
+                        os.close(wake_w)
+                        _become_job(libc, fds, req.get("tmp_bytes", 1 << 26), chroot_mode, zygote_pid)
+                    for fd in fds:
+                        os.close(fd)
+                    jobs[pid] = req["id"]
+                    ids[req["id"]] = pid
+                elif req["op"] == "kill":
+                    pid = ids.get(req["id"])
+                    if pid:
+                        try:
+                            os.kill(pid, signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
+            else:
+                while True:
+                    try:
+                        if not os.read(wake_r, 4096):
+                            break
+                    except BlockingIOError:
+                        break
+        while jobs:
+            try:
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            job_id = jobs.pop(pid, None)
+            if job_id is not None:
+                ids.pop(job_id, None)
+                send({"id": job_id, "status": _status_code(status), "cpu": usage.ru_utime + usage.ru_stime})
+
+
+def _warm_up(preload):
+    """Runs the preloaded libraries' lazy initialisation once, in the
+    zygote, so that each child does not pay for it (our code, not user code)."""
+    if "pandas" in preload:
+        try:
+            import pandas as pd
+
+            df = pd.DataFrame({"k": ["a", "b", "a"], "v": [1, 2, 3]})
+            df.groupby("k")["v"].sum().to_dict()
+            df.describe()
+            pd.Series([1.5, 2.5]).mean()
+        except Exception:
+            pass
+    if "numpy" in preload:
+        try:
+            import numpy as np
+
+            np.arange(10).reshape(2, 5).mean(axis=0)
+        except Exception:
+            pass
+
+
+def main():
+    mode = sys.argv[1] if len(sys.argv) > 1 else "job"
+    if mode == "zygote":
+        serve_zygote(sys.argv[3:], sys.argv[2] == "chroot")
+    _preload(sys.argv[2:])
+    _write_all(RESULT_FD, b"R\n")
+    serve_request()
 
 
 main()

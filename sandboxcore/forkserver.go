@@ -1,0 +1,205 @@
+package sandboxcore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// forkServer keeps one live zygote and replaces it when it dies, after
+// maxForks executions, or after maxAge, so that no long-lived process
+// accumulates state.
+type forkServer struct {
+	prof     *profile
+	uids     *uidPool
+	ceiling  Limits
+	preload  []string
+	maxForks int64
+	maxAge   time.Duration
+
+	ctx  context.Context
+	stop context.CancelFunc
+	done chan struct{}
+	kick chan struct{}
+
+	mu       sync.Mutex
+	cur      *zygote
+	swapped  chan struct{} // closed and replaced whenever cur changes
+	lastErr  error
+	restarts atomic.Int64
+}
+
+func newForkServer(prof *profile, uids *uidPool, ceiling Limits, preload []string, maxForks int, maxAge time.Duration) *forkServer {
+	ctx, stop := context.WithCancel(context.Background())
+	f := &forkServer{
+		prof: prof, uids: uids, ceiling: ceiling, preload: preload,
+		maxForks: int64(maxForks), maxAge: maxAge,
+		ctx: ctx, stop: stop, done: make(chan struct{}), kick: make(chan struct{}, 1),
+		swapped: make(chan struct{}),
+	}
+	go f.loop()
+	return f
+}
+
+func (f *forkServer) loop() {
+	defer close(f.done)
+	backoff := 100 * time.Millisecond
+	for {
+		f.mu.Lock()
+		z := f.cur
+		f.mu.Unlock()
+		if z == nil || !z.alive() || z.forks.Load() >= f.maxForks || time.Since(z.born) >= f.maxAge {
+			next, err := f.start()
+			if f.ctx.Err() != nil {
+				if next != nil {
+					next.stop()
+				}
+				return
+			}
+			if err != nil {
+				f.setCurrent(z, err)
+				select {
+				case <-time.After(backoff):
+				case <-f.ctx.Done():
+					return
+				}
+				backoff = min(2*backoff, 5*time.Second)
+				continue
+			}
+			backoff = 100 * time.Millisecond
+			if z != nil {
+				f.restarts.Add(1)
+				go retire(z)
+			}
+			f.setCurrent(next, nil)
+			continue
+		}
+		wait := time.Until(z.born.Add(f.maxAge))
+		select {
+		case <-z.dead:
+		case <-f.kick:
+		case <-time.After(wait):
+		case <-f.ctx.Done():
+			return
+		}
+	}
+}
+
+func (f *forkServer) start() (*zygote, error) {
+	uid, release, err := f.uids.take()
+	if err != nil {
+		return nil, err
+	}
+	z, err := startZygote(f.prof, jailSpec{uid: uid, limits: f.ceiling, preload: f.preload}, release)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(f.ctx, readyTimeout)
+	defer cancel()
+	if err := z.waitReady(ctx); err != nil {
+		return nil, err
+	}
+	return z, nil
+}
+
+func (f *forkServer) setCurrent(z *zygote, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lastErr = err
+	if f.cur != z {
+		f.cur = z
+		close(f.swapped)
+		f.swapped = make(chan struct{})
+	}
+}
+
+// retire lets a replaced zygote finish the jobs it holds, then stops it.
+func retire(z *zygote) {
+	deadline := time.Now().Add(10 * time.Minute)
+	for z.alive() && time.Now().Before(deadline) {
+		z.mu.Lock()
+		n := len(z.waiting)
+		z.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	z.stop()
+}
+
+// get returns the live zygote, waiting for one while it is (re)started.
+func (f *forkServer) get(ctx context.Context) (*zygote, error) {
+	for {
+		f.mu.Lock()
+		z, swapped, lastErr := f.cur, f.swapped, f.lastErr
+		f.mu.Unlock()
+		if z != nil && z.alive() {
+			if z.forks.Load() >= f.maxForks {
+				f.nudge()
+			}
+			return z, nil
+		}
+		f.nudge()
+		select {
+		case <-swapped:
+		case <-ctx.Done():
+			if lastErr != nil {
+				return nil, fmt.Errorf("no fork server (%v): %w", lastErr, ctx.Err())
+			}
+			return nil, ctx.Err()
+		case <-f.ctx.Done():
+			return nil, fmt.Errorf("fork server stopped: %w", ErrUnavailable)
+		}
+	}
+}
+
+func (f *forkServer) nudge() {
+	select {
+	case f.kick <- struct{}{}:
+	default:
+	}
+}
+
+// execute runs one job. A job whose fork server died under it is run once
+// more on a fresh one: the script saw nothing of the first attempt.
+func (f *forkServer) execute(ctx context.Context, req harnessRequest, l Limits) (runOutcome, error) {
+	var lastErr error
+	for attempt := 0; attempt < 2; attempt++ {
+		z, err := f.get(ctx)
+		if err != nil {
+			return runOutcome{}, err
+		}
+		out, err := z.run(ctx, req, l)
+		if !errors.Is(err, errZygoteLost) {
+			return out, err
+		}
+		lastErr = err
+		f.nudge()
+	}
+	return runOutcome{}, fmt.Errorf("%v: %w", lastErr, ErrUnavailable)
+}
+
+func (f *forkServer) stats() (alive bool, forks, restarts int64, err error) {
+	f.mu.Lock()
+	z, err := f.cur, f.lastErr
+	f.mu.Unlock()
+	if z != nil {
+		alive, forks = z.alive(), z.forks.Load()
+	}
+	return alive, forks, f.restarts.Load(), err
+}
+
+func (f *forkServer) close() {
+	f.stop()
+	<-f.done
+	f.mu.Lock()
+	z := f.cur
+	f.mu.Unlock()
+	if z != nil {
+		z.stop()
+	}
+}
