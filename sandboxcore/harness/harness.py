@@ -380,7 +380,7 @@ def _status_code(status):
     return 255
 
 
-def _become_job(libc, fds, tmp_bytes, chroot_mode, zygote_pid):
+def _become_job(libc, fds, status_fd, tmp_bytes, chroot_mode, zygote_pid):
     """Runs in the forked child. Never returns."""
     import signal
 
@@ -388,10 +388,13 @@ def _become_job(libc, fds, tmp_bytes, chroot_mode, zygote_pid):
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != zygote_pid:
             _os_exit(255)
-        for target, fd in enumerate(fds):
+        for target, fd in enumerate(fds + [status_fd]):
             os.dup2(fd, target)
-        os.closerange(len(fds), 65536)
+        status_fd = len(fds)
+        os.closerange(status_fd + 1, 65536)
         if chroot_mode:
+            # This process is the job: it must not hold the status pipe.
+            os.close(status_fd)
             os.setsid()
             libc.install_filter(True)
             serve_request()
@@ -406,10 +409,18 @@ def _become_job(libc, fds, tmp_bytes, chroot_mode, zygote_pid):
         pid = os.fork()  # the job: pid 1 of its own pid namespace
         if pid:
             # Holds the job's namespaces; when it dies, pid 1 dies too.
+            import resource
+
             for fd in range(len(fds)):
                 os.close(fd)
             _, status = os.waitpid(pid, 0)
-            _os_exit(_status_code(status))
+            # By now the job's whole pid namespace is gone. Report at once:
+            # tearing down the mount namespace on exit can take milliseconds
+            # that nobody needs to wait for.
+            usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+            _write_all(status_fd, ("%d %f" % (_status_code(status), usage.ru_utime + usage.ru_stime)).encode())
+            _os_exit(0)
+        os.close(status_fd)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None)
         libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
@@ -451,6 +462,7 @@ def serve_zygote(preload, chroot_mode):
     zygote_pid = os.getpid()
     jobs = {}  # pid -> id
     ids = {}  # id -> pid
+    reported = set()  # ids whose status came early through their status pipe
 
     def send(obj):
         ctrl.send(_dumps(obj).encode())
@@ -467,16 +479,19 @@ def serve_zygote(preload, chroot_mode):
                     os._exit(0)  # Go went away: the jail ends, and every job with it
                 req = json.loads(msg)
                 if req["op"] == "run":
+                    status_r, status_w = os.pipe()
                     pid = os.fork()
                     if pid == 0:
                         ctrl.close()
                         os.close(wake_r)
                         os.close(wake_w)
-                        _become_job(libc, fds, req.get("tmp_bytes", 1 << 26), chroot_mode, zygote_pid)
-                    for fd in fds:
+                        os.close(status_r)
+                        _become_job(libc, fds, status_w, req.get("tmp_bytes", 1 << 26), chroot_mode, zygote_pid)
+                    for fd in fds + [status_w]:
                         os.close(fd)
                     jobs[pid] = req["id"]
                     ids[req["id"]] = pid
+                    sel.register(status_r, selectors.EVENT_READ, req["id"])
                 elif req["op"] == "kill":
                     pid = ids.get(req["id"])
                     if pid:
@@ -484,13 +499,24 @@ def serve_zygote(preload, chroot_mode):
                             os.kill(pid, signal.SIGKILL)
                         except ProcessLookupError:
                             pass
-            else:
+            elif key.fileobj == wake_r:
                 while True:
                     try:
                         if not os.read(wake_r, 4096):
                             break
                     except BlockingIOError:
                         break
+            else:
+                # A job's early status; EOF without one means the holder
+                # died, and the status comes when it is reaped.
+                job_id = key.data
+                data = os.read(key.fileobj, 64)
+                sel.unregister(key.fileobj)
+                os.close(key.fileobj)
+                if data:
+                    code, cpu = data.split()
+                    reported.add(job_id)
+                    send({"id": job_id, "status": int(code), "cpu": float(cpu)})
         while jobs:
             try:
                 pid, status, usage = os.wait4(-1, os.WNOHANG)
@@ -501,7 +527,10 @@ def serve_zygote(preload, chroot_mode):
             job_id = jobs.pop(pid, None)
             if job_id is not None:
                 ids.pop(job_id, None)
-                send({"id": job_id, "status": _status_code(status), "cpu": usage.ru_utime + usage.ru_stime})
+                if job_id in reported:
+                    reported.discard(job_id)
+                else:
+                    send({"id": job_id, "status": _status_code(status), "cpu": usage.ru_utime + usage.ru_stime})
 
 
 def _warm_up(preload):
