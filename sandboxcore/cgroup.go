@@ -3,6 +3,9 @@ package sandboxcore
 import (
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 )
 
 // cgroupParent is created under each cgroup v1 controller; NsJail puts one
@@ -30,7 +33,23 @@ func probeCgroups() cgroupSupport {
 	cg.memoryMount, cg.pidsMount = "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids"
 	cg.memory = try(cg.memoryMount)
 	cg.pids = try(cg.pidsMount)
+	cg.sweep()
 	return cg
+}
+
+// sweep removes the groups of NsJail processes that are gone: one killed
+// with SIGKILL cannot remove its own.
+func (cg cgroupSupport) sweep() {
+	for _, mount := range []string{cg.memoryMount, cg.pidsMount} {
+		entries, _ := os.ReadDir(filepath.Join(mount, cgroupParent))
+		for _, e := range entries {
+			pid, err := strconv.Atoi(strings.TrimPrefix(e.Name(), "NSJAIL."))
+			if err != nil || !e.IsDir() || syscall.Kill(pid, 0) == nil {
+				continue
+			}
+			_ = os.Remove(filepath.Join(mount, cgroupParent, e.Name())) // fails while not empty
+		}
+	}
 }
 
 func (cg cgroupSupport) args() []string {

@@ -19,6 +19,7 @@ type forkServer struct {
 	preload  []string
 	maxForks int64
 	maxAge   time.Duration
+	spares   int
 
 	ctx  context.Context
 	stop context.CancelFunc
@@ -32,11 +33,11 @@ type forkServer struct {
 	restarts atomic.Int64
 }
 
-func newForkServer(prof *profile, uids *uidPool, ceiling Limits, preload []string, maxForks int, maxAge time.Duration) *forkServer {
+func newForkServer(prof *profile, uids *uidPool, ceiling Limits, preload []string, spares, maxForks int, maxAge time.Duration) *forkServer {
 	ctx, stop := context.WithCancel(context.Background())
 	f := &forkServer{
 		prof: prof, uids: uids, ceiling: ceiling, preload: preload,
-		maxForks: int64(maxForks), maxAge: maxAge,
+		maxForks: int64(maxForks), maxAge: maxAge, spares: spares,
 		ctx: ctx, stop: stop, done: make(chan struct{}), kick: make(chan struct{}, 1),
 		swapped: make(chan struct{}),
 	}
@@ -93,7 +94,7 @@ func (f *forkServer) start() (*zygote, error) {
 	if err != nil {
 		return nil, err
 	}
-	z, err := startZygote(f.prof, jailSpec{uid: uid, limits: f.ceiling, preload: f.preload}, release)
+	z, err := startZygote(f.prof, jailSpec{uid: uid, limits: f.ceiling, preload: f.preload, spares: f.spares}, release)
 	if err != nil {
 		return nil, err
 	}
@@ -131,8 +132,12 @@ func retire(z *zygote) {
 	z.stop()
 }
 
-// get returns the live zygote, waiting for one while it is (re)started.
+// get returns the live zygote, waiting for one while it is (re)started,
+// but never longer than a start may take: a host that cannot start one
+// gets ErrUnavailable, not a hung request.
 func (f *forkServer) get(ctx context.Context) (*zygote, error) {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
 	for {
 		f.mu.Lock()
 		z, swapped, lastErr := f.cur, f.swapped, f.lastErr
@@ -148,9 +153,9 @@ func (f *forkServer) get(ctx context.Context) (*zygote, error) {
 		case <-swapped:
 		case <-ctx.Done():
 			if lastErr != nil {
-				return nil, fmt.Errorf("no fork server (%v): %w", lastErr, ctx.Err())
+				return nil, fmt.Errorf("no fork server (%v): %w", lastErr, ErrUnavailable)
 			}
-			return nil, ctx.Err()
+			return nil, fmt.Errorf("no fork server: %w", ctx.Err())
 		case <-f.ctx.Done():
 			return nil, fmt.Errorf("fork server stopped: %w", ErrUnavailable)
 		}

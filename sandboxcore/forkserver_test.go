@@ -75,3 +75,24 @@ func TestForkServerIsReplacedAfterMaxForks(t *testing.T) {
 	}
 	waitFor(t, func() bool { return !first.alive() }) // retired once idle
 }
+
+// One fork server serves hundreds of jobs in a row without stalling (its
+// own log once filled an undrained pipe after about 360 jobs).
+func TestForkServerSustainsManyJobs(t *testing.T) {
+	for _, mode := range []Mode{ModeNamespaces, ModeChroot} {
+		t.Run(string(mode), func(t *testing.T) {
+			s := forkSandbox(t, mode, func(*Config) {})
+			for i := 0; i < 500; i++ {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				res, err := s.Execute(ctx, Request{Script: helloScript})
+				cancel()
+				if err != nil || res.Error != nil {
+					t.Fatalf("execution %d: %v %+v; fork server log: %s", i, err, res.Error, currentZygote(s).diagnostics())
+				}
+			}
+			if h := s.Health(); h.ForkServer.Restarts != 0 {
+				t.Fatalf("fork server restarted during the run: %+v", h.ForkServer)
+			}
+		})
+	}
+}

@@ -49,8 +49,10 @@ type jailSpec struct {
 	limits  Limits
 	preload []string
 	// zygote starts a fork server instead of a single-use job. Its limits
-	// are the whole server's: it holds every concurrent job.
+	// are the whole server's: it holds every concurrent job. spares is how
+	// many set-up children it keeps ready.
 	zygote bool
+	spares int
 }
 
 // profile knows how to start NsJail for one isolation profile.
@@ -71,7 +73,7 @@ type profile struct {
 func pythonArgv(profileName string, spec jailSpec) []string {
 	argv := []string{"/usr/bin/python3", "-I", "-u", "-B", "-c", harness.Source}
 	if spec.zygote {
-		argv = append(argv, "zygote", profileName)
+		argv = append(argv, "zygote", profileName, strconv.Itoa(spec.spares), strconv.Itoa(spec.limits.TmpMB<<20))
 	} else {
 		argv = append(argv, "job")
 	}

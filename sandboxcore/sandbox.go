@@ -70,7 +70,7 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 	}
 	switch cfg.Executor {
 	case ExecutorFork:
-		s.forks = newForkServer(prof, uids, s.zygoteCeiling(), cfg.Preload, cfg.ZygoteMaxForks, cfg.ZygoteMaxAge)
+		s.forks = newForkServer(prof, uids, s.zygoteCeiling(), cfg.Preload, cfg.WarmJails, cfg.ZygoteMaxForks, cfg.ZygoteMaxAge)
 	case ExecutorCold:
 		s.pool = newPool(prof, uids, s.ceiling(), nil, 0)
 	default:

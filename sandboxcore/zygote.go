@@ -27,7 +27,7 @@ type zygote struct {
 	ctrl    *net.UnixConn
 	release func()
 	cleanup func()
-	log     *os.File
+	log     *logTail
 
 	born   time.Time
 	forks  atomic.Int64
@@ -80,7 +80,7 @@ func startZygote(p *profile, spec jailSpec, release func()) (z *zygote, err erro
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	z = &zygote{
-		cmd: cmd, ctrl: conn.(*net.UnixConn), release: release, cleanup: cleanup, log: logR,
+		cmd: cmd, ctrl: conn.(*net.UnixConn), release: release, cleanup: cleanup, log: newLogTail(logR),
 		born: time.Now(), ready: make(chan struct{}), exited: make(chan struct{}), dead: make(chan struct{}),
 		waiting: map[int64]*zygoteJob{},
 	}
@@ -90,7 +90,6 @@ func startZygote(p *profile, spec jailSpec, release func()) (z *zygote, err erro
 	cmd.ExtraFiles = []*os.File{child, logW}
 	if err := cmd.Start(); err != nil {
 		z.ctrl.Close()
-		logR.Close()
 		cleanup()
 		release()
 		return nil, fmt.Errorf("start fork server: %w", err)
@@ -193,7 +192,7 @@ func (z *zygote) run(ctx context.Context, req harnessRequest, l Limits) (runOutc
 	z.waiting[job.id] = job
 	z.mu.Unlock()
 
-	msg, _ := json.Marshal(map[string]any{"op": "run", "id": job.id, "tmp_bytes": l.TmpMB << 20})
+	msg, _ := json.Marshal(map[string]any{"op": "run", "id": job.id})
 	rights := unix.UnixRights(int(childEnds[0].Fd()), int(childEnds[1].Fd()), int(childEnds[2].Fd()), int(childEnds[3].Fd()))
 	_, _, err := z.ctrl.WriteMsgUnix(msg, rights, nil)
 	closeAll(childEnds) // the fork server holds its own copies now
@@ -227,17 +226,11 @@ func (z *zygote) stop() {
 			case <-time.After(time.Second):
 				_ = syscall.Kill(-z.cmd.Process.Pid, syscall.SIGKILL)
 			}
-			z.log.Close()
 		}()
 	}
 }
 
-func (z *zygote) diagnostics() string {
-	_ = z.log.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-	buf := make([]byte, 4096)
-	n, _ := z.log.Read(buf)
-	return string(buf[:n])
-}
+func (z *zygote) diagnostics() string { return z.log.String() }
 
 // zygoteJob is one forked child, seen through the fork server's reports.
 type zygoteJob struct {

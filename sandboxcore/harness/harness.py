@@ -237,18 +237,23 @@ def serve_request():
 # ---------------------------------------------------------------------------
 # Zygote: a fork server that never runs user code itself.
 #
+# argv: zygote <profile> <spares> <tmp_bytes> <preload...>
 # fd 3 is a SOCK_SEQPACKET socket to Go. Messages are JSON:
 #   zygote -> Go  {"ready": true}                          after preload
-#   Go -> zygote  {"op": "run", "id": N, "tmp_bytes": B}   + SCM_RIGHTS with
+#   Go -> zygote  {"op": "run", "id": N}                   + SCM_RIGHTS with
 #                 the job's stdin, stdout, stderr and result pipe ends
 #   Go -> zygote  {"op": "kill", "id": N}
 #   zygote -> Go  {"id": N, "status": S, "cpu": seconds}   when the job ended;
 #                 S is the exit code, or 128+signal, as NsJail reports it.
-# Each job gets (namespaces mode) fresh user, mount, pid, net, ipc, uts and
-# cgroup namespaces, a private noexec /tmp, an empty /proc, no capabilities
-# and the extra seccomp rules below; or (chroot mode, where the host cannot
-# create namespaces) its own session, no fork, and signals only to itself.
-# Go enforces the wall time and asks for the kill.
+#
+# The zygote keeps <spares> children ready. A spare has done all its set-up
+# and waits for one job's descriptors: (namespaces mode) fresh user, mount,
+# pid, net, ipc, uts and cgroup namespaces, a private noexec /tmp, an empty
+# /proc, no capabilities and the extra seccomp rules below; or (chroot mode,
+# where the host cannot create namespaces) its own session, no fork, and
+# signals only to itself. A spare serves one job and is never reused, so the
+# set-up is off the request path but every job is still fresh. Go enforces
+# the wall time and asks for the kill.
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -380,24 +385,53 @@ def _status_code(status):
     return 255
 
 
-def _become_job(libc, fds, status_fd, tmp_bytes, chroot_mode, zygote_pid):
-    """Runs in the forked child. Never returns."""
+def _move_high(fds):
+    import fcntl
+
+    return [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100) for fd in fds]
+
+
+def _take_job_fds(sock):
+    """Waits for the job's descriptors and puts them at 0-3 (then never
+    returns: it runs the job)."""
+    import socket
+
+    conn = socket.socket(fileno=sock)
+    _, fds, _, _ = socket.recv_fds(conn, 1024, 4)
+    if len(fds) != 4:
+        _os_exit(255)
+    high = _move_high(fds)
+    conn.close()
+    for target, fd in enumerate(high):
+        os.dup2(fd, target)
+    os.closerange(4, 65536)
+    serve_request()
+
+
+def _become_spare(libc, sock, status_fd, tmp_bytes, chroot_mode, zygote_pid):
+    """Runs in the forked child: sets up a fresh jail, then waits for its
+    job. Never returns. fd 0 is the spare's socket, fd 1 its status pipe,
+    fd 2 the zygote's stderr (the operator's log)."""
     import signal
 
     try:
+        # The zygote's SIGCHLD wake-up plumbing must not follow: its fd
+        # number may be reused by a job's pipe.
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != zygote_pid:
             _os_exit(255)
-        for target, fd in enumerate(fds + [status_fd]):
-            os.dup2(fd, target)
-        status_fd = len(fds)
-        os.closerange(status_fd + 1, 65536)
+        sock, status_fd = _move_high([sock, status_fd])
+        os.dup2(sock, 0)
+        os.dup2(status_fd, 1)
+        os.closerange(3, 65536)
         if chroot_mode:
             # This process is the job: it must not hold the status pipe.
-            os.close(status_fd)
+            os.close(1)
             os.setsid()
             libc.install_filter(True)
-            serve_request()
+            _take_job_fds(0)
         uid, gid = os.getuid(), os.getgid()
         libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP)
         with open("/proc/self/setgroups", "w") as f:
@@ -411,16 +445,15 @@ def _become_job(libc, fds, status_fd, tmp_bytes, chroot_mode, zygote_pid):
             # Holds the job's namespaces; when it dies, pid 1 dies too.
             import resource
 
-            for fd in range(len(fds)):
-                os.close(fd)
+            os.close(0)
             _, status = os.waitpid(pid, 0)
             # By now the job's whole pid namespace is gone. Report at once:
             # tearing down the mount namespace on exit can take milliseconds
             # that nobody needs to wait for.
             usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-            _write_all(status_fd, ("%d %f" % (_status_code(status), usage.ru_utime + usage.ru_stime)).encode())
+            _write_all(1, ("%d %f" % (_status_code(status), usage.ru_utime + usage.ru_stime)).encode())
             _os_exit(0)
-        os.close(status_fd)
+        os.close(1)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None)
         libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
@@ -430,18 +463,23 @@ def _become_job(libc, fds, status_fd, tmp_bytes, chroot_mode, zygote_pid):
         os.chdir("/tmp")
         libc.drop_capabilities()
         libc.install_filter(False)
-        serve_request()
+        _take_job_fds(0)
     except BaseException:
         # Set-up failed before any user code ran: tell the operator why.
         import traceback
 
         try:
-            _write_all(2, ("python-api: job set-up failed:\n" + traceback.format_exc()).encode())
+            _write_all(2, ("python-api: jail set-up failed:\n" + traceback.format_exc()).encode())
         finally:
             _os_exit(255)
 
 
-def serve_zygote(preload, chroot_mode):
+class _Spare:
+    def __init__(self, pid, sock, status_r):
+        self.pid, self.sock, self.status_r = pid, sock, status_r
+
+
+def serve_zygote(chroot_mode, spares_wanted, tmp_bytes, preload):
     import gc
     import selectors
     import signal
@@ -460,18 +498,31 @@ def serve_zygote(preload, chroot_mode):
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     zygote_pid = os.getpid()
-    jobs = {}  # pid -> id
-    ids = {}  # id -> pid
+    spares = []  # oldest first
+    jobs = {}  # pid -> job id
+    ids = {}  # job id -> pid
     reported = set()  # ids whose status came early through their status pipe
+    sel = selectors.DefaultSelector()
 
     def send(obj):
         ctrl.send(_dumps(obj).encode())
 
+    def make_spare():
+        status_r, status_w = os.pipe()
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            _become_spare(libc, theirs.detach(), status_w, tmp_bytes, chroot_mode, zygote_pid)
+        theirs.close()
+        os.close(status_w)
+        return _Spare(pid, mine, status_r)
+
     send({"ready": True})
-    sel = selectors.DefaultSelector()
     sel.register(ctrl, selectors.EVENT_READ)
     sel.register(wake_r, selectors.EVENT_READ)
     while True:
+        while len(spares) < spares_wanted:
+            spares.append(make_spare())
         for key, _ in sel.select():
             if key.fileobj is ctrl:
                 msg, fds, _, _ = socket.recv_fds(ctrl, 65536, 8)
@@ -479,19 +530,17 @@ def serve_zygote(preload, chroot_mode):
                     os._exit(0)  # Go went away: the jail ends, and every job with it
                 req = json.loads(msg)
                 if req["op"] == "run":
-                    status_r, status_w = os.pipe()
-                    pid = os.fork()
-                    if pid == 0:
-                        ctrl.close()
-                        os.close(wake_r)
-                        os.close(wake_w)
-                        os.close(status_r)
-                        _become_job(libc, fds, status_w, req.get("tmp_bytes", 1 << 26), chroot_mode, zygote_pid)
-                    for fd in fds + [status_w]:
+                    spare = spares.pop(0) if spares else make_spare()
+                    try:
+                        socket.send_fds(spare.sock, [b"job"], fds)
+                    except OSError:
+                        pass  # the spare died; its reaping reports the job as lost
+                    spare.sock.close()
+                    for fd in fds:
                         os.close(fd)
-                    jobs[pid] = req["id"]
-                    ids[req["id"]] = pid
-                    sel.register(status_r, selectors.EVENT_READ, req["id"])
+                    jobs[spare.pid] = req["id"]
+                    ids[req["id"]] = spare.pid
+                    sel.register(spare.status_r, selectors.EVENT_READ, req["id"])
                 elif req["op"] == "kill":
                     pid = ids.get(req["id"])
                     if pid:
@@ -517,7 +566,7 @@ def serve_zygote(preload, chroot_mode):
                     code, cpu = data.split()
                     reported.add(job_id)
                     send({"id": job_id, "status": int(code), "cpu": float(cpu)})
-        while jobs:
+        while True:
             try:
                 pid, status, usage = os.wait4(-1, os.WNOHANG)
             except ChildProcessError:
@@ -531,6 +580,13 @@ def serve_zygote(preload, chroot_mode):
                     reported.discard(job_id)
                 else:
                     send({"id": job_id, "status": _status_code(status), "cpu": usage.ru_utime + usage.ru_stime})
+                continue
+            for spare in spares:
+                if spare.pid == pid:
+                    # A spare that dies before its job means the host
+                    # refuses the set-up: fail loudly, Go restarts us.
+                    _write_all(2, b"python-api: a spare jail died during set-up\n")
+                    os._exit(1)
 
 
 def _warm_up(preload):
@@ -558,7 +614,7 @@ def _warm_up(preload):
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else "job"
     if mode == "zygote":
-        serve_zygote(sys.argv[3:], sys.argv[2] == "chroot")
+        serve_zygote(sys.argv[2] == "chroot", int(sys.argv[3]), int(sys.argv[4]), sys.argv[5:])
     _preload(sys.argv[2:])
     _write_all(RESULT_FD, b"R\n")
     serve_request()

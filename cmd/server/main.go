@@ -1,0 +1,45 @@
+// Command server is bin/server: the HTTP service (no arguments), plus the
+// exec and submit tools.
+//
+//	bin/server                       serve /execute, /pubsub, /healthz, /metrics and the IDE on $PORT
+//	bin/server exec [flags] FILE     run one script through the sandbox, print the result JSON
+//	bin/server submit --topic T ...  publish scripts as batch messages
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `usage:
+  server                          serve on $PORT (default 8080)
+  server exec [--timeout-ms N] [--memory-mb N] FILE
+                                  run FILE once; prints the result JSON;
+                                  exit 0 ok, 1 script error, 2 usage/internal
+  server submit --topic T [--project P] [--id ID] [--timeout-ms N] [--memory-mb N] FILE...
+                                  publish each FILE as a batch message
+                                  (honours PUBSUB_EMULATOR_HOST)
+`
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		return serve(stderr)
+	}
+	switch args[0] {
+	case "serve":
+		return serve(stderr)
+	case "exec":
+		return execCmd(args[1:], stdout, stderr)
+	case "submit":
+		return submitCmd(args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+}

@@ -1,0 +1,73 @@
+package e2e
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// bin/server exec FILE: the result JSON on stdout; exit 0 ok, 1 script
+// error, 2 usage.
+func TestExecCommand(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, src string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cases := []struct {
+		name string
+		args []string
+		exit int
+		code string
+	}{
+		{"ok", []string{"exec", write("ok.py", "def main():\n    print('hi')\n    return {'n': 1}")}, 0, ""},
+		{"script error", []string{"exec", write("div.py", "def main():\n    return 1/0")}, 1, "runtime_error"},
+		{"timeout flag", []string{"exec", "--timeout-ms", "200", write("loop.py", "def main():\n    while True:\n        pass")}, 1, "timeout"},
+		{"missing file", []string{"exec", filepath.Join(dir, "nope.py")}, 2, ""},
+		{"no file", []string{"exec"}, 2, ""},
+		{"unknown command", []string{"frobnicate"}, 2, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := exec.Command(serverBin, c.args...)
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "SANDBOX_ROOTFS=" + os.Getenv("SANDBOX_ROOTFS")}
+			var stderr []byte
+			out, err := cmd.Output()
+			var ee *exec.ExitError
+			exit := 0
+			if errors.As(err, &ee) {
+				exit, stderr = ee.ExitCode(), ee.Stderr
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if exit != c.exit {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", exit, c.exit, out, stderr)
+			}
+			if c.exit == 2 {
+				return
+			}
+			var res struct {
+				Result map[string]any `json:"result"`
+				Stdout string         `json:"stdout"`
+				Error  *struct {
+					Code string `json:"code"`
+				} `json:"error"`
+			}
+			if err := json.Unmarshal(out, &res); err != nil {
+				t.Fatalf("stdout is not the result JSON: %v: %s", err, out)
+			}
+			if c.code == "" && (res.Error != nil || res.Result["n"] != 1.0 || res.Stdout != "hi\n") {
+				t.Fatalf("result: %s", out)
+			}
+			if c.code != "" && (res.Error == nil || res.Error.Code != c.code) {
+				t.Fatalf("result: %s", out)
+			}
+		})
+	}
+}

@@ -1,0 +1,168 @@
+package function
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"cloud.google.com/go/storage"
+	"google.golang.org/api/googleapi"
+)
+
+// ErrResultExists is returned by ResultStore.Create when the id already
+// has a result: another delivery of the same message got there first.
+var ErrResultExists = errors.New("result already exists")
+
+// ResultStore keeps one immutable JSON object per batch id. ids have been
+// checked against batchIDPattern before they get here.
+type ResultStore interface {
+	// Exists reports whether id already has a result.
+	Exists(ctx context.Context, id string) (bool, error)
+	// Create stores data for id unless a result exists (ErrResultExists).
+	// A reader never sees a partial object.
+	Create(ctx context.Context, id string, data []byte) error
+	// Name is where id's result lives, for people: gs://b/p/id.json or a path.
+	Name(id string) string
+}
+
+// DefaultResultsPrefix is the object prefix when RESULTS_PREFIX is unset.
+const DefaultResultsPrefix = "results"
+
+func cleanPrefix(prefix string) string {
+	prefix = strings.Trim(prefix, "/")
+	if prefix == "" {
+		return DefaultResultsPrefix
+	}
+	return prefix
+}
+
+// GCSStore writes results to a Cloud Storage bucket. The storage client
+// honours STORAGE_EMULATOR_HOST, which the tests point at fake-gcs-server.
+type GCSStore struct {
+	client *storage.Client
+	bucket string
+	prefix string
+}
+
+// NewGCSStore opens a client for bucket. prefix "" means "results".
+func NewGCSStore(ctx context.Context, bucket, prefix string) (*GCSStore, error) {
+	c, err := storage.NewClient(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("storage client: %w", err)
+	}
+	return &GCSStore{client: c, bucket: bucket, prefix: cleanPrefix(prefix)}, nil
+}
+
+func (g *GCSStore) object(id string) string { return path.Join(g.prefix, id+".json") }
+
+// Name implements ResultStore.
+func (g *GCSStore) Name(id string) string { return "gs://" + g.bucket + "/" + g.object(id) }
+
+// Exists implements ResultStore.
+func (g *GCSStore) Exists(ctx context.Context, id string) (bool, error) {
+	_, err := g.client.Bucket(g.bucket).Object(g.object(id)).Attrs(ctx)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, storage.ErrObjectNotExist):
+		return false, nil
+	default:
+		return false, fmt.Errorf("stat %s: %w", g.Name(id), err)
+	}
+}
+
+// Create implements ResultStore. The DoesNotExist precondition makes the
+// bucket itself the arbiter between racing deliveries: the loser's Close
+// fails with 412.
+func (g *GCSStore) Create(ctx context.Context, id string, data []byte) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // abandons the upload if we return before Close
+	w := g.client.Bucket(g.bucket).Object(g.object(id)).If(storage.Conditions{DoesNotExist: true}).NewWriter(ctx)
+	w.ContentType = "application/json"
+	w.CacheControl = "no-store"
+	if _, err := w.Write(data); err != nil {
+		_ = w.Close()
+		return fmt.Errorf("write %s: %w", g.Name(id), err)
+	}
+	if err := w.Close(); err != nil {
+		var ge *googleapi.Error
+		if errors.As(err, &ge) && ge.Code == 412 {
+			return ErrResultExists
+		}
+		return fmt.Errorf("write %s: %w", g.Name(id), err)
+	}
+	return nil
+}
+
+// Close releases the client.
+func (g *GCSStore) Close() error { return g.client.Close() }
+
+// DirStore writes results as files, for running without a cloud account.
+type DirStore struct {
+	dir string // <RESULTS_DIR>/<prefix>
+}
+
+// NewDirStore creates root/prefix if needed.
+func NewDirStore(root, prefix string) (*DirStore, error) {
+	dir := filepath.Join(root, filepath.FromSlash(cleanPrefix(prefix)))
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("results dir: %w", err)
+	}
+	return &DirStore{dir: dir}, nil
+}
+
+func (d *DirStore) file(id string) string { return filepath.Join(d.dir, id+".json") }
+
+// Name implements ResultStore.
+func (d *DirStore) Name(id string) string { return d.file(id) }
+
+// Exists implements ResultStore.
+func (d *DirStore) Exists(_ context.Context, id string) (bool, error) {
+	_, err := os.Lstat(d.file(id))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	default:
+		return false, fmt.Errorf("stat result: %w", err)
+	}
+}
+
+// Create implements ResultStore: the data goes to a temporary file first,
+// then link(2) publishes it under its final name, which fails if the name
+// is taken. Readers see the whole file or nothing; two writers cannot both
+// win.
+func (d *DirStore) Create(_ context.Context, id string, data []byte) error {
+	tmp, err := os.CreateTemp(d.dir, ".tmp-"+id+"-*")
+	if err != nil {
+		return fmt.Errorf("result temp file: %w", err)
+	}
+	defer func() { _ = os.Remove(tmp.Name()) }()
+	if _, err := tmp.Write(data); err != nil {
+		_ = tmp.Close()
+		return fmt.Errorf("write result: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		_ = tmp.Close()
+		return fmt.Errorf("sync result: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("close result: %w", err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o640); err != nil {
+		return fmt.Errorf("chmod result: %w", err)
+	}
+	if err := os.Link(tmp.Name(), d.file(id)); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return ErrResultExists
+		}
+		return fmt.Errorf("publish result: %w", err)
+	}
+	return nil
+}
