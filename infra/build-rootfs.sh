@@ -61,6 +61,11 @@ find "$site" -depth -type d -name tests -prune -exec rm -rf {} +
 find "$work/dev" -mindepth 1 -maxdepth 1 \
 	! -name null ! -name zero ! -name full ! -name random ! -name urandom -exec rm -rf {} +
 
+# No resolver but loopback: even a jail that somehow opened a socket could
+# only ask 127.0.0.1, never the host's DNS server.
+printf 'nameserver 127.0.0.1\n' >"$work/etc/resolv.conf"
+: >"$work/etc/hostname"
+
 # No set-id programs and no world-writable directory: in the chroot profile
 # file permissions are what keeps the tree read-only for the job's uid.
 find "$work" -xdev -type f -perm /6000 -exec chmod ug-s {} +

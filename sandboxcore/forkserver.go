@@ -13,8 +13,7 @@ import (
 // maxForks executions, or after maxAge, so that no long-lived process
 // accumulates state.
 type forkServer struct {
-	prof     *profile
-	uids     *uidPool
+	launch   *launcher
 	ceiling  Limits
 	preload  []string
 	maxForks int64
@@ -33,10 +32,10 @@ type forkServer struct {
 	restarts atomic.Int64
 }
 
-func newForkServer(prof *profile, uids *uidPool, ceiling Limits, preload []string, spares, maxForks int, maxAge time.Duration) *forkServer {
+func newForkServer(launch *launcher, ceiling Limits, preload []string, spares, maxForks int, maxAge time.Duration) *forkServer {
 	ctx, stop := context.WithCancel(context.Background())
 	f := &forkServer{
-		prof: prof, uids: uids, ceiling: ceiling, preload: preload,
+		launch: launch, ceiling: ceiling, preload: preload,
 		maxForks: int64(maxForks), maxAge: maxAge, spares: spares,
 		ctx: ctx, stop: stop, done: make(chan struct{}), kick: make(chan struct{}, 1),
 		swapped: make(chan struct{}),
@@ -90,20 +89,7 @@ func (f *forkServer) loop() {
 }
 
 func (f *forkServer) start() (*zygote, error) {
-	uid, release, err := f.uids.take()
-	if err != nil {
-		return nil, err
-	}
-	z, err := startZygote(f.prof, jailSpec{uid: uid, limits: f.ceiling, preload: f.preload, spares: f.spares}, release)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(f.ctx, readyTimeout)
-	defer cancel()
-	if err := z.waitReady(ctx); err != nil {
-		return nil, err
-	}
-	return z, nil
+	return f.launch.zygote(f.ctx, f.ceiling, f.preload, f.spares)
 }
 
 func (f *forkServer) setCurrent(z *zygote, err error) {

@@ -40,7 +40,7 @@ type jail struct {
 
 // startJail starts NsJail for spec. The jail then imports the preloaded
 // modules in the background; waitReady tells when it is done.
-func startJail(p *profile, spec jailSpec, release func()) (j *jail, err error) {
+func startJail(p *profile, spec jailSpec, release func(), reap *reaper) (j *jail, err error) {
 	cmd, cleanup, err := p.command(spec)
 	if err != nil {
 		release()
@@ -96,8 +96,10 @@ func startJail(p *profile, spec jailSpec, release func()) (j *jail, err error) {
 		return nil, fmt.Errorf("start nsjail: %w", err)
 	}
 	j.started = time.Now()
+	reap.own(cmd.Process.Pid)
 	go func() {
 		_ = cmd.Wait()
+		reap.disown(cmd.Process.Pid)
 		j.state = cmd.ProcessState
 		cleanup()
 		release()

@@ -15,8 +15,7 @@ const readyTimeout = 60 * time.Second
 // request does not pay interpreter and pandas start-up. Every jail still
 // serves one execution only.
 type pool struct {
-	prof    *profile
-	uids    *uidPool
+	launch  *launcher
 	ceiling Limits
 	preload []string
 	target  int
@@ -34,10 +33,10 @@ type pool struct {
 	lastErr    error
 }
 
-func newPool(prof *profile, uids *uidPool, ceiling Limits, preload []string, target int) *pool {
+func newPool(launch *launcher, ceiling Limits, preload []string, target int) *pool {
 	ctx, stop := context.WithCancel(context.Background())
 	p := &pool{
-		prof: prof, uids: uids, ceiling: ceiling, preload: preload, target: target,
+		launch: launch, ceiling: ceiling, preload: preload, target: target,
 		ready:  make(chan *jail, max(target, 1)),
 		refill: make(chan struct{}, 1),
 		ctx:    ctx, stop: stop,
@@ -89,20 +88,7 @@ func (p *pool) loop() {
 }
 
 func (p *pool) start(ctx context.Context, preload []string) (*jail, error) {
-	uid, release, err := p.uids.take()
-	if err != nil {
-		return nil, err
-	}
-	j, err := startJail(p.prof, jailSpec{uid: uid, limits: p.ceiling, preload: preload}, release)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
-	defer cancel()
-	if err := j.waitReady(ctx); err != nil {
-		return nil, err
-	}
-	return j, nil
+	return p.launch.jail(ctx, p.ceiling, preload)
 }
 
 // get returns a warm jail, or starts a cold one (without preload: exactly

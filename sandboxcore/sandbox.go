@@ -24,6 +24,8 @@ type Sandbox struct {
 	workDir string
 	jobs    atomic.Int64 // jobs started, for tests and metrics
 
+	stopReaper context.CancelFunc
+
 	mu       sync.Mutex
 	closing  bool
 	inflight sync.WaitGroup
@@ -57,11 +59,13 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 		return nil, err
 	}
 
-	prof, err := chooseProfile(ctx, cfg, workDir, uids)
+	reap := newReaper()
+	prof, err := chooseProfile(ctx, cfg, workDir, uids, reap)
 	if err != nil {
 		os.RemoveAll(workDir)
 		return nil, err
 	}
+	launch := &launcher{prof: prof, uids: uids, reap: reap}
 	s := &Sandbox{
 		cfg:     cfg,
 		prof:    prof,
@@ -70,18 +74,21 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 	}
 	switch cfg.Executor {
 	case ExecutorFork:
-		s.forks = newForkServer(prof, uids, s.zygoteCeiling(), cfg.Preload, cfg.WarmJails, cfg.ZygoteMaxForks, cfg.ZygoteMaxAge)
+		s.forks = newForkServer(launch, s.zygoteCeiling(), cfg.Preload, cfg.WarmJails, cfg.ZygoteMaxForks, cfg.ZygoteMaxAge)
 	case ExecutorCold:
-		s.pool = newPool(prof, uids, s.ceiling(), nil, 0)
+		s.pool = newPool(launch, s.ceiling(), nil, 0)
 	default:
-		s.pool = newPool(prof, uids, s.ceiling(), cfg.Preload, cfg.WarmJails)
+		s.pool = newPool(launch, s.ceiling(), cfg.Preload, cfg.WarmJails)
 	}
+	reapCtx, stopReaper := context.WithCancel(context.Background())
+	s.stopReaper = stopReaper
+	go reap.run(reapCtx)
 	return s, nil
 }
 
 // chooseProfile runs a real script in each candidate profile and takes the
 // first that answers correctly, strongest first.
-func chooseProfile(ctx context.Context, cfg Config, workDir string, uids *uidPool) (*profile, error) {
+func chooseProfile(ctx context.Context, cfg Config, workDir string, uids *uidPool, reap *reaper) (*profile, error) {
 	var candidates []func() (*profile, error)
 	namespaces := func() (*profile, error) {
 		return newNamespacesProfile(cfg.Rootfs, cfg.NsjailPath, workDir, probeCgroups())
@@ -99,7 +106,7 @@ func chooseProfile(ctx context.Context, cfg Config, workDir string, uids *uidPoo
 	for _, build := range candidates {
 		prof, err := build()
 		if err == nil {
-			err = probeProfile(ctx, prof, cfg, uids)
+			err = probeProfile(ctx, &launcher{prof: prof, uids: uids, reap: reap}, cfg)
 		}
 		if err == nil {
 			return prof, nil
@@ -110,9 +117,9 @@ func chooseProfile(ctx context.Context, cfg Config, workDir string, uids *uidPoo
 		cfg.Mode, strings.Join(failures, "; "), ErrUnavailable)
 }
 
-func probeProfile(ctx context.Context, prof *profile, cfg Config, uids *uidPool) error {
-	p := &pool{prof: prof, uids: uids, ceiling: cfg.Default}
-	j, err := p.start(ctx, nil)
+func probeProfile(ctx context.Context, launch *launcher, cfg Config) error {
+	prof := launch.prof
+	j, err := launch.jail(ctx, cfg.Default, nil)
 	if err != nil {
 		return fmt.Errorf("%s profile: %w", prof.name, err)
 	}
@@ -322,6 +329,7 @@ func (s *Sandbox) Close(ctx context.Context) error {
 	} else {
 		s.pool.close()
 	}
+	s.stopReaper()
 	if rmErr := os.RemoveAll(s.workDir); rmErr != nil {
 		err = errors.Join(err, fmt.Errorf("remove work dir: %w", rmErr))
 	}

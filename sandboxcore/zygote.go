@@ -48,7 +48,7 @@ type zygoteMessage struct {
 	CPU    float64 `json:"cpu"`
 }
 
-func startZygote(p *profile, spec jailSpec, release func()) (z *zygote, err error) {
+func startZygote(p *profile, spec jailSpec, release func(), reap *reaper) (z *zygote, err error) {
 	spec.zygote = true
 	cmd, cleanup, err := p.command(spec)
 	if err != nil {
@@ -94,8 +94,10 @@ func startZygote(p *profile, spec jailSpec, release func()) (z *zygote, err erro
 		release()
 		return nil, fmt.Errorf("start fork server: %w", err)
 	}
+	reap.own(cmd.Process.Pid)
 	go func() {
 		_ = cmd.Wait()
+		reap.disown(cmd.Process.Pid)
 		cleanup()
 		release()
 		close(z.exited)
