@@ -6,41 +6,49 @@ SHELL := /bin/bash
 export GOFLAGS := -buildvcs=false
 
 BUILD   := build
-ROOTFS  := $(BUILD)/rootfs
+ROOTFS  := $(abspath $(BUILD)/rootfs)
 PORT    ?= 8080
 GO      ?= go
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X python-api/function.version=$(VERSION)
 
-.PHONY: all setup deps rootfs client build run test test-go test-client test-e2e lint bench loadtest clean
+.PHONY: all setup deps pytools rootfs client build run test test-go test-client test-e2e test-gvisor \
+	image lint bench bench-http loadtest clean
 
 all: build
 
-# Host packages (apt), pinned where Debian allows.
+# Host packages (apt), from infra/setup/apt/*.txt.
 deps:
 	@bash infra/setup/install-host-deps.sh
+
+# Pinned Python test tools (schemathesis) in build/venv.
+pytools: deps
+	@bash infra/setup/python-tools.sh
 
 # The read-only tree every jail runs in: Debian python3 + numpy + pandas + NsJail.
 rootfs: deps
 	@bash infra/build-rootfs.sh $(ROOTFS)
 
-client:
+client: deps
 	@bash infra/setup/build-client.sh
 
-setup: deps rootfs client
+setup: deps pytools rootfs client
 
 build: client
 	@mkdir -p bin
-	$(GO) build -o bin/server ./cmd/server
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/server ./cmd/server
 
-run: setup build
-	PORT=$(PORT) SANDBOX_ROOTFS=$(abspath $(ROOTFS)) ./bin/server
+run: deps rootfs build
+	PORT=$(PORT) SANDBOX_ROOTFS=$(ROOTFS) ./bin/server
 
-lint:
-	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './client/*'))" || { gofmt -l .; echo 'gofmt: files above need formatting'; exit 1; }
+lint: client
+	@files=$$(gofmt -l $$(git ls-files '*.go'; git ls-files --others --exclude-standard '*.go')); \
+		if [ -n "$$files" ]; then echo "gofmt: these files need formatting:"; echo "$$files"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
 test-go: setup build
-	SANDBOX_ROOTFS=$(abspath $(ROOTFS)) $(GO) test -race -count=1 -timeout 40m ./...
+	SANDBOX_ROOTFS=$(ROOTFS) SERVER_BIN=$(abspath bin/server) $(GO) test -race -count=1 -timeout 30m ./...
 
 test-client: client
 	@bash infra/setup/test-client.sh
@@ -48,10 +56,27 @@ test-client: client
 test-e2e: setup build
 	@bash infra/setup/test-e2e.sh
 
-test: setup build lint test-go test-client test-e2e
+# The container image, built with podman from the Dockerfile, then run under
+# gVisor (runsc) the way Cloud Run's first generation runs it.
+image: deps
+	@bash infra/image/build-image.sh
 
-bench: setup build
-	SANDBOX_ROOTFS=$(abspath $(ROOTFS)) $(GO) test -run '^$$' -bench . -benchtime 20x ./sandboxcore/
+test-gvisor: image
+	@bash infra/image/run-gvisor.sh
+
+test: setup build lint test-go test-client test-e2e test-gvisor
+
+# Per-execution latency of each executor, in-process (Go benchmark).
+bench: setup
+	SANDBOX_ROOTFS=$(ROOTFS) $(GO) test -run '^$$' -bench . -benchtime 20x ./sandboxcore/
+
+# Throughput and latency through HTTP, fork vs warm vs cold (issue 6).
+bench-http: setup build
+	SANDBOX_ROOTFS=$(ROOTFS) $(GO) run ./cmd/benchcompare -server bin/server
+
+# Closed-loop load against a server already running on $(PORT).
+loadtest:
+	$(GO) run ./cmd/loadtest -url http://127.0.0.1:$(PORT) -c 8 -d 20s -script hello
 
 clean:
 	rm -rf bin $(BUILD) client/dist
