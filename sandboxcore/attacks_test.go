@@ -601,7 +601,7 @@ func TestAttack23Signals(t *testing.T) {
 		res := run(t, s, `import os, signal
 def main():
     out = {}
-    for name, pid in {"parent": os.getppid(), "everyone": -1, "init": 1}.items():
+    for name, pid in {"parent": os.getppid(), "group": 0, "everyone": -1, "init": 1}.items():
         try:
             os.kill(pid, signal.SIGKILL)
             out[name] = "sent"

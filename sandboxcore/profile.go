@@ -119,7 +119,11 @@ func newNamespacesProfile(rootfs, nsjail, workDir string, cg cgroupSupport) (*pr
 	if cg.pids {
 		layers = append(layers, "cgroup_pids")
 	}
-	p := &profile{name: ProfileNamespaces, layers: layers}
+	p := &profile{name: ProfileNamespaces, layers: layers, forkWeaker: []string{
+		"fork executor: concurrent jobs share the fork server's host uid; each has its own user, pid, mount, " +
+			"net, ipc and uts namespaces, so none can see, signal or trace another. SANDBOX_EXECUTOR=warm gives " +
+			"every job its own host uid as well",
+	}}
 	p.command = func(spec jailSpec) (*exec.Cmd, func(), error) {
 		var cfg bytes.Buffer
 		l := spec.limits

@@ -298,6 +298,14 @@ func (s *Sandbox) Health() Health {
 			h.ForkServer.LastError = err.Error()
 		}
 		h.Weaker = append(append([]string{}, h.Weaker...), s.prof.forkWeaker...)
+		// Jobs forked by one zygote share its host uid.
+		h.Layers = nil
+		for _, l := range s.prof.layers {
+			if l != "unique_uid" {
+				h.Layers = append(h.Layers, l)
+			}
+		}
+		h.Layers = append(h.Layers, "fork_server_single_use_children")
 		// Healthy while a fork server is up or the last start worked.
 		h.OK = !closing && (alive || err == nil)
 		return h

@@ -210,3 +210,15 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestProbeReportsBothProfiles(t *testing.T) {
+	rep := Probe(context.Background(), testConfig(t, ModeAuto))
+	if !rep.Root || rep.Chosen != ProfileNamespaces || len(rep.Profiles) != 2 {
+		t.Fatalf("report = %+v", rep)
+	}
+	for _, p := range rep.Profiles {
+		if !p.Works || len(p.Layers) == 0 {
+			t.Errorf("%s: %+v", p.Profile, p)
+		}
+	}
+}

@@ -422,6 +422,10 @@ def _become_spare(libc, sock, status_fd, tmp_bytes, chroot_mode, zygote_pid):
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != zygote_pid:
             _os_exit(255)
+        # A session and process group of its own: signals to the job's
+        # process group (kill(0, …)) cross pid namespaces and must never
+        # reach the zygote or another child.
+        os.setsid()
         sock, status_fd = _move_high([sock, status_fd])
         os.dup2(sock, 0)
         os.dup2(status_fd, 1)
@@ -429,7 +433,6 @@ def _become_spare(libc, sock, status_fd, tmp_bytes, chroot_mode, zygote_pid):
         if chroot_mode:
             # This process is the job: it must not hold the status pipe.
             os.close(1)
-            os.setsid()
             libc.install_filter(True)
             _take_job_fds(0)
         uid, gid = os.getuid(), os.getgid()
@@ -454,6 +457,7 @@ def _become_spare(libc, sock, status_fd, tmp_bytes, chroot_mode, zygote_pid):
             _write_all(1, ("%d %f" % (_status_code(status), usage.ru_utime + usage.ru_stime)).encode())
             _os_exit(0)
         os.close(1)
+        os.setsid()  # not even the namespace holder is in the job's group
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None)
         libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
