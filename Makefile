@@ -72,7 +72,7 @@ bench: setup
 
 # Throughput and latency through HTTP, fork vs warm vs cold (issue 6).
 bench-http: setup build
-	SANDBOX_ROOTFS=$(ROOTFS) $(GO) run ./cmd/benchcompare -server bin/server
+	$(GO) run ./cmd/benchcompare -server bin/server -rootfs $(ROOTFS) -out $(BUILD)/bench/bench-http.json
 
 # Closed-loop load against a server already running on $(PORT).
 loadtest:

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"python-api/internal/loadgen"
+)
+
+func TestNewCellCountsEveryNon200AsError(t *testing.T) {
+	rep := loadgen.Report{Clients: 2, Elapsed: 10 * time.Second, Requests: 107,
+		ByStatus: map[int]int{200: 100, 429: 3, 500: 1}, Errors: 3, Throughput: 10,
+		P50: 1500 * time.Microsecond, P99: 9 * time.Millisecond}
+	c := newCell("fork", "hello", rep)
+	if c.Errors != 7 {
+		t.Errorf("errors %d, want 7 (3 transport + 429 + 500 + ...)", c.Errors)
+	}
+	if c.P50Ms != 1.5 || c.P99Ms != 9 || c.ExecPerSec != 10 || c.ElapsedS != 10 {
+		t.Errorf("cell %+v", c)
+	}
+}
+
+func TestFillRatios(t *testing.T) {
+	cells := []Cell{
+		{Executor: "fork", Script: "hello", ExecPerSec: 300, P50Ms: 3},
+		{Executor: "fork", Script: "pandas", ExecPerSec: 100, P50Ms: 10},
+		{Executor: "warm", Script: "pandas", ExecPerSec: 5, P50Ms: 0},
+		{Executor: "cold", Script: "hello", ExecPerSec: 40, P50Ms: 25},
+		{Executor: "cold", Script: "pandas", ExecPerSec: 4, P50Ms: 250},
+		{Executor: "fork", Script: "other"}, // no baseline for this script
+	}
+	fillRatios(cells)
+	want := []struct{ tput, p50 float64 }{
+		{7.5, 0.12}, {25, 0.04}, {1.25, 0}, {1, 1}, {1, 1}, {math.NaN(), math.NaN()},
+	}
+	for i, w := range want {
+		c := cells[i]
+		check := func(name string, got *float64, want float64) {
+			t.Helper()
+			switch {
+			case math.IsNaN(want) && got != nil:
+				t.Errorf("%s/%s %s = %v, want none", c.Executor, c.Script, name, *got)
+			case !math.IsNaN(want) && got == nil:
+				t.Errorf("%s/%s %s missing, want %v", c.Executor, c.Script, name, want)
+			case got != nil && math.Abs(*got-want) > 1e-9:
+				t.Errorf("%s/%s %s = %v, want %v", c.Executor, c.Script, name, *got, want)
+			}
+		}
+		check("throughput ratio", c.ThroughputVsCold, w.tput)
+		check("p50 ratio", c.P50VsCold, w.p50)
+	}
+}
+
+func TestFillRatiosZeroBaselineGivesNoRatio(t *testing.T) {
+	cells := []Cell{
+		{Executor: "fork", Script: "hello", ExecPerSec: 10, P50Ms: 3},
+		{Executor: "cold", Script: "hello"}, // nothing succeeded
+	}
+	fillRatios(cells)
+	if cells[0].ThroughputVsCold != nil || cells[0].P50VsCold != nil {
+		t.Errorf("ratios to a zero baseline: %v %v", cells[0].ThroughputVsCold, cells[0].P50VsCold)
+	}
+}
+
+func TestCheckTargets(t *testing.T) {
+	targets := []Target{
+		{Name: "p50", Executor: "fork", Script: "pandas", Metric: "p50_ms", Limit: 10},
+		{Name: "tput", Executor: "fork", Script: "pandas", Metric: "exec_per_s", Limit: 100, AtLeast: true},
+		{Name: "hello", Executor: "fork", Script: "hello", Metric: "p50_ms", Limit: 5},
+		{Name: "absent", Executor: "fork", Script: "numpy", Metric: "p50_ms", Limit: 5},
+	}
+	for _, tc := range []struct {
+		name  string
+		cells []Cell
+		met   []bool
+	}{
+		{"all met, limits inclusive", []Cell{
+			{Executor: "fork", Script: "pandas", Requests: 10, P50Ms: 10, ExecPerSec: 100},
+			{Executor: "fork", Script: "hello", Requests: 10, P50Ms: 4.9},
+		}, []bool{true, true, true, false}},
+		{"too slow", []Cell{
+			{Executor: "fork", Script: "pandas", Requests: 10, P50Ms: 10.01, ExecPerSec: 99.9},
+			{Executor: "fork", Script: "hello", Requests: 10, P50Ms: 5.5},
+		}, []bool{false, false, false, false}},
+		{"errors void a fast cell", []Cell{
+			{Executor: "fork", Script: "pandas", Requests: 10, Errors: 1, P50Ms: 1, ExecPerSec: 500},
+			{Executor: "cold", Script: "hello", Requests: 10, P50Ms: 1},
+		}, []bool{false, false, false, false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := checkTargets(targets, tc.cells)
+			for i, g := range got {
+				if g.Met != tc.met[i] {
+					t.Errorf("%s: met=%v, want %v (%+v)", g.Name, g.Met, tc.met[i], g)
+				}
+			}
+			if got[3].Measured {
+				t.Errorf("a target without a cell is reported measured")
+			}
+			if targets[0].Measured || targets[0].Value != 0 {
+				t.Errorf("checkTargets changed its input")
+			}
+		})
+	}
+}
+
+func TestWriteTable(t *testing.T) {
+	cells := []Cell{
+		{Executor: "fork", Script: "pandas", Requests: 1500, ExecPerSec: 100, P50Ms: 9.5, P99Ms: 20,
+			Server: ServerTimes{Lines: 1500, HandlerP50Ms: 9, SandboxP50Ms: 8.5}},
+		{Executor: "cold", Script: "pandas", Requests: 60, Errors: 2, ExecPerSec: 4, P50Ms: 250, P99Ms: 300},
+		{Executor: "warm", Script: "hello", Requests: 1, ExecPerSec: 1, P50Ms: 1, P99Ms: 1},
+	}
+	fillRatios(cells)
+	var b bytes.Buffer
+	if err := writeTable(&b, cells); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"executor  script  requests  errors  exec/s  p50 ms  p99 ms  exec/s vs (c)  p50 vs (c)",
+		"(a) fork  pandas      1500       0   100.0    9.50   20.00         25.00x       0.04x",
+		"(c) cold  pandas        60       2     4.0  250.00  300.00          1.00x       1.00x",
+		"(b) warm   hello         1       0     1.0    1.00    1.00              -           -",
+		// HTTP+proxy is the client's p50 minus the handler's.
+		"(a) fork  pandas        9.50         9.00         8.50             0.50        0.50                 0.0               0.0",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		in   []float64
+		want float64
+	}{
+		{nil, 0}, {[]float64{3}, 3}, {[]float64{5, 1}, 1}, {[]float64{9, 1, 5}, 5}, {[]float64{4, 3, 2, 1}, 2},
+	} {
+		if got := median(tc.in); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestParseList(t *testing.T) {
+	got, err := parseList(" cold, fork,,cold ", allExecutors)
+	if err != nil || strings.Join(got, ",") != "cold,fork" {
+		t.Errorf("got %v, %v", got, err)
+	}
+	for _, bad := range []string{"", " , ", "fork,hot"} {
+		if _, err := parseList(bad, allExecutors); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestWriteTargets(t *testing.T) {
+	var b bytes.Buffer
+	writeTargets(&b, []Target{
+		{Name: "a", Measured: true, Value: 4.5, Met: true},
+		{Name: "b", Measured: true, Value: 54.65},
+		{Name: "c"},
+	})
+	for _, want := range []string{"a                      measured     4.50  met\n", "b                      measured    54.65  NOT MET\n", "c                      not measured\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("lacks %q:\n%s", want, b.String())
+		}
+	}
+}
