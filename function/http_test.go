@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -286,16 +287,19 @@ func TestAPIKeys(t *testing.T) {
 
 	// /pubsub: guarded by the keys unless the platform authenticates.
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
-	req := httptest.NewRequest(http.MethodPost, "/pubsub", nil)
-	if r := do(t, s.GuardPubSub(ok), req); r.status != 401 {
+	push := func() *http.Request {
+		return httptest.NewRequest(http.MethodPost, "/pubsub", strings.NewReader(pushBody))
+	}
+	if r := do(t, s.GuardPubSub(ok), push()); r.status != 401 {
 		t.Fatalf("pubsub without key: %d", r.status)
 	}
+	req := push()
 	req.Header.Set("Authorization", "Bearer alpha-key-123")
 	if r := do(t, s.GuardPubSub(ok), req); r.status != 204 {
 		t.Fatalf("pubsub with key: %d", r.status)
 	}
 	plat, _ := newTestService(t, exec, func(o *Options) { o.APIKeys = []string{"k"}; o.PubSubAuth = "platform" })
-	if r := do(t, plat.GuardPubSub(ok), httptest.NewRequest(http.MethodPost, "/pubsub", nil)); r.status != 204 {
+	if r := do(t, plat.GuardPubSub(ok), push()); r.status != 204 {
 		t.Fatalf("platform auth still asked for a key: %d", r.status)
 	}
 
@@ -329,6 +333,101 @@ func TestHealth(t *testing.T) {
 	}
 	if r := post(t, s.ExecuteHandler(), script(hello), map[string]string{"X-API-Key": "k"}); r.status != 503 || r.code() != "unavailable" || r.header.Get("Retry-After") == "" {
 		t.Fatalf("execute while draining: %d %s", r.status, r.raw)
+	}
+
+	// Fail: 503 with the reason, whatever the sandbox says.
+	failed, _ := newTestService(t, exec, nil)
+	failed.Fail("functions framework stopped")
+	failed.Fail("a later reason does not replace the first")
+	r = do(t, failed.HealthHandler(), httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	if r.status != 503 || r.body["ok"] != false || r.body["failure"] != "functions framework stopped" {
+		t.Fatalf("failed: %d %s", r.status, r.raw)
+	}
+	if r := post(t, failed.ExecuteHandler(), script(hello), nil); r.status != 503 {
+		t.Fatalf("execute after Fail: %d", r.status)
+	}
+}
+
+const pushBody = `{"message":{"data":"eyJzY3JpcHQiOiJ4In0=","messageId":"7","attributes":{"a":"b"},"publishTime":"2026-01-02T03:04:05Z"},"subscription":"projects/p/subscriptions/s"}`
+
+// GuardPubSub answers caller mistakes itself, in the contract's shape,
+// without echoing the body, and passes the rest through byte for byte.
+func TestPubSubGuard(t *testing.T) {
+	var got []byte
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, _ = io.ReadAll(r.Body)
+		if r.ContentLength != int64(len(got)) {
+			t.Errorf("ContentLength %d for %d bytes", r.ContentLength, len(got))
+		}
+		w.WriteHeader(204)
+	})
+	s, logs := newTestService(t, &fakeExec{}, nil)
+	h := s.GuardPubSub(next)
+	secret := strings.Repeat("SECRET", 50)
+	cases := []struct {
+		name, method, ctype, body string
+		hdr                       map[string]string
+		status                    int
+		code                      string
+	}{
+		{"push body", "POST", "application/json", pushBody, nil, 204, ""},
+		{"push body without data", "POST", "application/json", `{"message":{"messageId":"7"}}`, nil, 204, ""},
+		{"binary cloudevent, any data", "POST", "text/plain", "raw " + secret, map[string]string{"Ce-Id": "1"}, 204, ""},
+		{"structured cloudevent", "POST", "application/cloudevents+json; charset=utf-8", `{"specversion":"1.0"}`, nil, 204, ""},
+		{"structured cloudevent, not JSON", "POST", "application/cloudevents+json", secret, nil, 400, "invalid_request"},
+		{"not JSON", "POST", "application/json", "hello " + secret, nil, 400, "invalid_request"},
+		{"empty", "POST", "application/json", "", nil, 400, "invalid_request"},
+		{"JSON array", "POST", "application/json", `["` + secret + `"]`, nil, 400, "invalid_request"},
+		{"no message", "POST", "application/json", `{"subscription":"` + secret + `"}`, nil, 400, "invalid_request"},
+		{"message is a string", "POST", "application/json", `{"message":"` + secret + `"}`, nil, 400, "invalid_request"},
+		{"data not base64", "POST", "application/json", `{"message":{"data":"*` + secret + `","messageId":"1"}}`, nil, 400, "invalid_request"},
+		{"bad publishTime", "POST", "application/json", `{"message":{"messageId":"1","publishTime":"` + secret + `"}}`, nil, 400, "invalid_request"},
+		{"no messageId", "POST", "application/json", `{"message":{"data":"e30="}}`, nil, 400, "invalid_request"},
+		{"trailing garbage", "POST", "application/json", pushBody + secret, nil, 400, "invalid_request"},
+		{"GET", "GET", "", "", nil, 405, "method_not_allowed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got = nil
+			req := httptest.NewRequest(c.method, "/pubsub", strings.NewReader(c.body))
+			if c.ctype != "" {
+				req.Header.Set("Content-Type", c.ctype)
+			}
+			for k, v := range c.hdr {
+				req.Header.Set(k, v)
+			}
+			r := do(t, h, req)
+			if r.status != c.status || r.code() != c.code {
+				t.Fatalf("got %d %q, want %d %q: %s", r.status, r.code(), c.status, c.code, r.raw)
+			}
+			if c.status == 204 && string(got) != c.body {
+				t.Fatalf("forwarded %q, want %q", got, c.body)
+			}
+			if c.status != 204 && got != nil {
+				t.Fatal("a rejected request reached the framework")
+			}
+			if strings.Contains(r.raw, "SECRET") {
+				t.Fatalf("the answer echoes the body: %s", r.raw)
+			}
+			if c.status == 405 && r.header.Get("Allow") != "POST" {
+				t.Fatalf("Allow %q", r.header.Get("Allow"))
+			}
+		})
+	}
+	if strings.Contains(logs.String(), "SECRET") {
+		t.Fatal("the log echoes a body")
+	}
+
+	// Too large: by Content-Length before reading, or while reading.
+	big := strings.Repeat("a", MaxPushBodyBytes+1)
+	req := httptest.NewRequest(http.MethodPost, "/pubsub", strings.NewReader(big))
+	if r := do(t, h, req); r.status != 413 || r.code() != "script_too_large" || r.header.Get("Connection") != "close" {
+		t.Fatalf("declared too large: %d %s", r.status, r.raw)
+	}
+	req = httptest.NewRequest(http.MethodPost, "/pubsub", io.MultiReader(strings.NewReader(big)))
+	req.ContentLength = -1
+	if r := do(t, h, req); r.status != 413 || got != nil {
+		t.Fatalf("chunked too large: %d %s", r.status, r.raw)
 	}
 }
 

@@ -155,3 +155,10 @@ func sha256Hex(b []byte) string {
 func WriteUnavailable(w http.ResponseWriter, msg string) {
 	writeResult(w, failure(codeUnavailable, msg))
 }
+
+// WriteInvalidRequest answers 400 "invalid_request" in the contract's shape,
+// for handlers outside this package (cmd/server's proxy, when the caller's
+// body breaks off).
+func WriteInvalidRequest(w http.ResponseWriter, msg string) {
+	writeResult(w, failure(sandboxcore.CodeInvalidRequest, msg))
+}

@@ -107,6 +107,9 @@ type Service struct {
 	now          func() time.Time
 
 	draining atomic.Bool
+	// failure, once set, is why this instance can no longer serve (the
+	// Functions Framework behind cmd/server stopped): /healthz says so.
+	failure atomic.Pointer[string]
 	// batchLocks serialises deliveries of the same batch id inside this
 	// process so that a duplicate push waits and then finds the object,
 	// rather than running the script a second time.
@@ -163,6 +166,15 @@ func (s *Service) Limits() Limits { return s.limits }
 // server calls it when SIGTERM arrives.
 func (s *Service) Drain() { s.draining.Store(true) }
 
+// Fail marks the instance as broken for good: /healthz answers 503 with
+// reason and new executions are refused as in Drain. cmd/server calls it
+// when the Functions Framework stops, just before it exits non-zero so
+// that the platform replaces the instance.
+func (s *Service) Fail(reason string) {
+	s.failure.CompareAndSwap(nil, &reason)
+	s.Drain()
+}
+
 // Close releases the executor (when it can be closed, as *sandboxcore.Sandbox
 // can) and the result store. ctx bounds how long running executions may
 // still take.
@@ -183,7 +195,7 @@ func (s *Service) Close(ctx context.Context) error {
 }
 
 // HealthHandler serves GET /healthz: the sandbox's Health plus the version,
-// 503 when the sandbox is not ok or the service is draining.
+// 503 when the sandbox is not ok, the service is draining or has failed.
 func (s *Service) HealthHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -195,13 +207,17 @@ func (s *Service) HealthHandler() http.Handler {
 		body := struct {
 			sandboxcore.Health
 			Draining bool   `json:"draining,omitempty"`
+			Failure  string `json:"failure,omitempty"`
 			Version  string `json:"version"`
 		}{Health: h, Draining: s.draining.Load(), Version: s.version}
+		if f := s.failure.Load(); f != nil {
+			body.Failure = *f
+		}
 		if body.Layers == nil {
 			body.Layers = []string{}
 		}
 		status := http.StatusOK
-		if !h.OK || body.Draining {
+		if !h.OK || body.Draining || body.Failure != "" {
 			body.OK = false
 			status = http.StatusServiceUnavailable
 		}

@@ -121,8 +121,8 @@ func retire(z *zygote) {
 // get returns the live zygote, waiting for one while it is (re)started,
 // but never longer than a start may take: a host that cannot start one
 // gets ErrUnavailable, not a hung request.
-func (f *forkServer) get(ctx context.Context) (*zygote, error) {
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+func (f *forkServer) get(parent context.Context) (*zygote, error) {
+	ctx, cancel := context.WithTimeout(parent, readyTimeout)
 	defer cancel()
 	for {
 		f.mu.Lock()
@@ -138,10 +138,10 @@ func (f *forkServer) get(ctx context.Context) (*zygote, error) {
 		select {
 		case <-swapped:
 		case <-ctx.Done():
-			if lastErr != nil {
-				return nil, fmt.Errorf("no fork server (%v): %w", lastErr, ErrUnavailable)
+			if parent.Err() != nil {
+				return nil, fmt.Errorf("waiting for a fork server: %w", parent.Err())
 			}
-			return nil, fmt.Errorf("no fork server: %w", ctx.Err())
+			return nil, fmt.Errorf("no fork server became ready in %v (last error: %v): %w", readyTimeout, lastErr, ErrUnavailable)
 		case <-f.ctx.Done():
 			return nil, fmt.Errorf("fork server stopped: %w", ErrUnavailable)
 		}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -21,7 +22,8 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 )
 
-// serve runs the service until SIGTERM or SIGINT.
+// serve runs the service until SIGTERM or SIGINT, or until the Functions
+// Framework behind it stops.
 //
 // The functions are served by the Functions Framework, as registered in
 // function's init(). The framework only offers StartHostPort, which owns
@@ -32,7 +34,7 @@ import (
 // exact code path they take on Cloud Functions, including the framework's
 // Pub/Sub push conversion.
 func serve(stderr io.Writer) int {
-	log := function.NewLogger(os.Stderr)
+	log := function.NewLogger(stderr)
 	fail := func(msg string, err error) int {
 		log.Error(msg, "error", err.Error())
 		return 1
@@ -55,7 +57,13 @@ func serve(stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	inner, err := startFramework(ctx)
+	fw, err := frameworkStarter{
+		start:    funcframework.StartHostPort,
+		pickPort: freeLoopbackPort,
+		token:    processToken,
+		timeout:  30 * time.Second,
+		attempts: 5,
+	}.startFramework(ctx)
 	if err != nil {
 		_ = svc.Close(context.Background())
 		return fail("functions framework failed to start", err)
@@ -65,48 +73,72 @@ func serve(stderr io.Writer) int {
 		_ = svc.Close(context.Background())
 		return fail("IDE assets", err)
 	}
-
+	// Only now, with the framework proven to answer, does the public port
+	// open: /healthz must not say ok before /execute can work.
 	ln, err := net.Listen("tcp", ":"+port)
 	if err != nil {
 		_ = svc.Close(context.Background())
 		return fail("listen", err)
 	}
+	return instance{svc: svc, fw: fw, ide: ide, log: log, shutdownTimeout: shutdownTimeout}.run(ctx, ln)
+}
+
+// instance is a started server's parts.
+type instance struct {
+	svc             *function.Service
+	fw              *framework
+	ide             http.Handler
+	log             *slog.Logger
+	shutdownTimeout time.Duration
+}
+
+// run serves on ln until ctx ends (exit 0 after a clean shutdown) or the
+// framework stops (exit 1, /healthz 503 meanwhile): a framework that stopped
+// cannot be restarted in this process, and an instance that answers 503
+// forever while /healthz says ok would never be replaced.
+func (in instance) run(ctx context.Context, ln net.Listener) int {
+	log := in.log
 	srv := &http.Server{
-		Handler:           newMux(svc, inner, ide, log),
+		Handler:           newMux(in.svc, in.fw.url, in.ide, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       90 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("serving", "addr", ln.Addr().String(), "version", function.Version())
+	log.Info("serving", "addr", ln.Addr().String(), "framework", in.fw.url.Host, "version", function.Version())
 
+	code := 0
 	select {
 	case err := <-serveErr:
-		_ = svc.Close(context.Background())
-		return fail("server stopped", err)
+		log.Error("server stopped", "error", err.Error())
+		_ = in.svc.Close(context.Background())
+		return 1
+	case err := <-in.fw.done:
+		log.Error("functions framework stopped; exiting so that the platform replaces this instance", "error", err.Error())
+		in.svc.Fail("functions framework stopped")
+		code = 1
 	case <-ctx.Done():
+		// Cloud Run sends SIGTERM and kills the instance 10s later.
+		log.Info("shutting down", "timeout", in.shutdownTimeout.String())
+		in.svc.Drain()
 	}
 
-	// Cloud Run sends SIGTERM and kills the instance 10s later: stop
-	// taking connections, let running executions answer, then kill the
-	// pool whatever is left.
-	log.Info("shutting down", "timeout", shutdownTimeout.String())
-	svc.Drain()
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	// Stop taking connections, let running executions answer, then kill
+	// the pool whatever is left.
+	sctx, cancel := context.WithTimeout(context.Background(), in.shutdownTimeout)
 	defer cancel()
-	code := 0
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Error("in-flight requests did not finish in time", "error", err.Error())
 		code = 1
 	}
 	cctx, ccancel := context.WithTimeout(context.Background(), time.Second)
 	defer ccancel()
-	if err := svc.Close(cctx); err != nil {
+	if err := in.svc.Close(cctx); err != nil {
 		log.Error("close", "error", err.Error())
 		code = 1
 	}
-	log.Info("stopped")
+	log.Info("stopped", "exit_code", code)
 	return code
 }
 
@@ -128,73 +160,59 @@ func newMux(svc *function.Service, inner *url.URL, ide http.Handler, log *slog.L
 			if r.Context().Err() != nil {
 				return // the client left; nobody to answer
 			}
+			if b, ok := r.Context().Value(watchedBodyKey{}).(*watchedBody); ok && b.failed() != nil {
+				// The caller's body broke off, not the framework.
+				log.Warn("request body could not be read", "path", r.URL.Path, "error", b.failed().Error())
+				function.WriteInvalidRequest(w, "the request body could not be read")
+				return
+			}
 			log.Error("functions framework unreachable", "error", err.Error())
 			function.WriteUnavailable(w, "the function is not reachable; retry")
 		},
 	}
-	// Pub/Sub messages are at most 10 MB; base64 and the envelope add a
-	// third. The framework reads the body whole, so bound it here.
-	const maxPushBody = 16 << 20
-	pubsub := svc.GuardPubSub(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, maxPushBody)
+	forward := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody {
+			// The proxy wraps the body it forwards, so its error handler
+			// finds this one through the context.
+			b := &watchedBody{ReadCloser: r.Body}
+			r = r.WithContext(context.WithValue(r.Context(), watchedBodyKey{}, b))
+			r.Body = b
+		}
 		proxy.ServeHTTP(w, r)
-	}))
+	})
 
 	mux := http.NewServeMux()
-	mux.Handle("/execute", proxy)
-	mux.Handle("/pubsub", pubsub)
+	mux.Handle("/execute", forward)
+	mux.Handle("/pubsub", svc.GuardPubSub(forward))
 	mux.Handle("/healthz", svc.HealthHandler())
 	mux.Handle("GET /metrics", svc.MetricsHandler())
 	mux.Handle("/", ide)
 	return mux
 }
 
-// startFramework starts funcframework on a free loopback port and waits
-// until it accepts connections. The framework's server lives as long as
-// the process; only the public server is shut down gracefully, which is
-// enough because every request reaches the framework through it.
-func startFramework(ctx context.Context) (*url.URL, error) {
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("pick a loopback port: %w", err)
-		}
-		addr := l.Addr().String()
-		_ = l.Close()
-		_, port, _ := net.SplitHostPort(addr)
+type watchedBodyKey struct{}
 
-		errc := make(chan error, 1)
-		go func() { errc <- funcframework.StartHostPort("127.0.0.1", port) }()
-		if err := waitListening(ctx, addr, errc); err != nil {
-			// Most likely someone took the port between Close and
-			// the framework's Listen: try another.
-			lastErr = err
-			continue
-		}
-		return &url.URL{Scheme: "http", Host: addr}, nil
-	}
-	return nil, fmt.Errorf("functions framework did not start: %w", lastErr)
+// watchedBody remembers why reading the caller's body failed, so that the
+// proxy's error handler does not blame the framework for it. The proxy's
+// transport reads it on its own goroutine, hence the atomic.
+type watchedBody struct {
+	io.ReadCloser
+	err atomic.Pointer[error]
 }
 
-func waitListening(ctx context.Context, addr string, errc <-chan error) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-errc:
-			return err
-		case <-ctx.Done():
-			return ctx.Err()
-		default:
-		}
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			_ = c.Close()
-			return nil
-		}
-		time.Sleep(10 * time.Millisecond)
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		b.err.CompareAndSwap(nil, &err)
 	}
-	return errors.New("timed out waiting for " + addr)
+	return n, err
+}
+
+func (b *watchedBody) failed() error {
+	if e := b.err.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 func envOr(key, def string) string {

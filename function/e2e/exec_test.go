@@ -1,17 +1,20 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // bin/server exec FILE: the result JSON on stdout; exit 0 ok, 1 script
 // error, 2 usage.
 func TestExecCommand(t *testing.T) {
+	needsLocalServer(t, "it runs this checkout's bin/server exec, not the server at SERVER_URL")
 	dir := t.TempDir()
 	write := func(name, src string) string {
 		p := filepath.Join(dir, name)
@@ -35,7 +38,10 @@ func TestExecCommand(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cmd := exec.Command(serverBin, c.args...)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, serverBin, c.args...)
+			cmd.WaitDelay = 5 * time.Second
 			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "SANDBOX_ROOTFS=" + os.Getenv("SANDBOX_ROOTFS")}
 			var stderr []byte
 			out, err := cmd.Output()
