@@ -1,11 +1,11 @@
 package function
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"python-api/internal/syncbuf"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,9 +55,9 @@ func errResult(code sandboxcore.Code) sandboxcore.Result {
 	return sandboxcore.Result{Error: &sandboxcore.ExecError{Code: code, Message: "m"}, Stderr: "trace\n", Profile: "namespaces"}
 }
 
-func newTestService(t *testing.T, exec *fakeExec, mod func(*Options)) (*Service, *bytes.Buffer) {
+func newTestService(t *testing.T, exec *fakeExec, mod func(*Options)) (*Service, *syncbuf.Buffer) {
 	t.Helper()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	opts := Options{Executor: exec, Logger: NewLogger(&logs), Store: nil}
 	if mod != nil {
 		mod(&opts)
@@ -66,19 +66,7 @@ func newTestService(t *testing.T, exec *fakeExec, mod func(*Options)) (*Service,
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s, &logs.buf
-}
-
-// syncBuffer lets the handler goroutines log while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
+	return s, &logs
 }
 
 type response struct {

@@ -356,23 +356,9 @@ def main():
 // processesWithComm lists live host processes whose name is comm.
 func processesWithComm(comm string) []int {
 	var pids []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// "pid (comm) state ..."
-		open, close := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
-		if open < 0 || close < 0 || close+2 >= len(stat) {
-			continue
-		}
-		if string(stat[open+1:close]) == comm && stat[close+2] != 'Z' {
-			pids = append(pids, pid)
+	for _, p := range hostProcesses() {
+		if p.comm == comm && p.state != 'Z' {
+			pids = append(pids, p.pid)
 		}
 	}
 	return pids

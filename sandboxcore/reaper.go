@@ -1,11 +1,8 @@
 package sandboxcore
 
 import (
-	"bytes"
 	"context"
 	"os"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -53,31 +50,16 @@ func (r *reaper) run(ctx context.Context) {
 }
 
 func (r *reaper) reapOrphans() {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// "pid (comm) state ppid ..."; comm may contain spaces and parens.
-		i := bytes.LastIndexByte(stat, ')')
-		if i < 0 {
-			continue
-		}
-		fields := bytes.Fields(stat[i+1:])
-		if len(fields) < 2 || string(fields[0]) != "Z" || string(fields[1]) != "1" {
+	for _, p := range hostProcesses() {
+		if p.state != 'Z' || p.ppid != 1 {
 			continue
 		}
 		r.mu.Lock()
-		mine := r.owned[pid]
+		mine := r.owned[p.pid]
 		r.mu.Unlock()
 		if !mine {
 			var ws syscall.WaitStatus
-			_, _ = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+			_, _ = syscall.Wait4(p.pid, &ws, syscall.WNOHANG, nil)
 		}
 	}
 }

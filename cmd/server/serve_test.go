@@ -12,8 +12,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"python-api/internal/syncbuf"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,23 +33,6 @@ func (okExec) Execute(context.Context, sandboxcore.Request) (sandboxcore.Result,
 
 func (okExec) Health() sandboxcore.Health {
 	return sandboxcore.Health{OK: true, Mode: "auto", Profile: "test", Layers: []string{"x"}, Pool: sandboxcore.PoolStats{Slots: 1}}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // portsFrom hands out the given ports, then free ones; it counts calls.
@@ -174,7 +157,7 @@ func TestFrameworkStartRetriesFailedBinds(t *testing.T) {
 type testInstance struct {
 	url           string
 	svc           *function.Service
-	logs          *syncBuffer
+	logs          *syncbuf.Buffer
 	code          chan int
 	cancel        context.CancelFunc
 	stopFramework func(error)
@@ -194,7 +177,7 @@ func startInstance(t *testing.T, inner http.Handler) *testInstance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	ti := &testInstance{
 		url: "http://" + ln.Addr().String(), svc: svc, logs: logs, code: make(chan int, 1), cancel: cancel,
@@ -266,7 +249,7 @@ func TestInstanceShutsDownCleanly(t *testing.T) {
 
 // realMux is the public mux in front of the real framework (started once
 // per test binary), with a service whose sandbox is okExec.
-func realMux(t *testing.T) (string, *syncBuffer) {
+func realMux(t *testing.T) (string, *syncbuf.Buffer) {
 	t.Helper()
 	fw, err := frameworkStarter{
 		start: funcframework.StartHostPort, pickPort: freeLoopbackPort, token: processToken,
@@ -279,7 +262,7 @@ func realMux(t *testing.T) (string, *syncBuffer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	srv := httptest.NewServer(newMux(svc, fw.url, http.NotFoundHandler(), function.NewLogger(logs)))
 	t.Cleanup(srv.Close)
 	return srv.URL, logs
