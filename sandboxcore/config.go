@@ -68,6 +68,8 @@ type Config struct {
 	// wait for a slot before Execute answers ErrOverloaded.
 	Slots     int
 	QueueSize int
+	// QueueWait bounds how long a request waits for a slot.
+	QueueWait time.Duration
 	// WarmJails is how many pre-started jails, with Preload imported, are
 	// kept ready. Zero disables the pool: every execution starts cold.
 	WarmJails int
@@ -192,6 +194,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	p.int("SCRIPT_LIMIT_BYTES", &cfg.Default.ScriptBytes)
 	p.int("MAX_CONCURRENCY", &cfg.Slots)
 	p.int("QUEUE_SIZE", &cfg.QueueSize)
+	p.duration("QUEUE_WAIT_MS", &cfg.QueueWait)
 	p.int("WARM_JAILS", &cfg.WarmJails)
 	p.int("JOB_UID_BASE", &cfg.JobUIDBase)
 	if v, ok := lookup(getenv, "PRELOAD_MODULES"); ok {
@@ -218,6 +221,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("MAX_CONCURRENCY must be at least 1, got %d", c.Slots)
 	case c.QueueSize < 0:
 		return fmt.Errorf("QUEUE_SIZE must not be negative, got %d", c.QueueSize)
+	case c.QueueWait <= 0:
+		return fmt.Errorf("QUEUE_WAIT_MS must be positive, got %v", c.QueueWait)
 	case c.WarmJails < 0:
 		return fmt.Errorf("WARM_JAILS must not be negative, got %d", c.WarmJails)
 	case c.Default.Wall <= 0 || c.Default.Wall > c.Max.Wall:

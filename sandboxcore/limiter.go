@@ -3,6 +3,7 @@ package sandboxcore
 import (
 	"context"
 	"sync/atomic"
+	"time"
 )
 
 // limiter bounds concurrent executions and the queue in front of them.
@@ -12,13 +13,16 @@ type limiter struct {
 	slots    chan struct{}
 	queueCap int64
 	queued   atomic.Int64
+	maxWait  time.Duration
 }
 
-func newLimiter(slots, queue int) *limiter {
-	return &limiter{slots: make(chan struct{}, slots), queueCap: int64(queue)}
+func newLimiter(slots, queue int, maxWait time.Duration) *limiter {
+	return &limiter{slots: make(chan struct{}, slots), queueCap: int64(queue), maxWait: maxWait}
 }
 
-// acquire takes a slot, waiting in the queue if there is room there.
+// acquire takes a slot, waiting in the queue if there is room there, but
+// not longer than maxWait: a request that would wait longer is told it is
+// overloaded (and when to retry) instead of hanging.
 func (l *limiter) acquire(ctx context.Context) error {
 	select {
 	case l.slots <- struct{}{}:
@@ -30,9 +34,13 @@ func (l *limiter) acquire(ctx context.Context) error {
 		return ErrOverloaded
 	}
 	defer l.queued.Add(-1)
+	timer := time.NewTimer(l.maxWait)
+	defer timer.Stop()
 	select {
 	case l.slots <- struct{}{}:
 		return nil
+	case <-timer.C:
+		return ErrOverloaded
 	case <-ctx.Done():
 		return ctx.Err()
 	}

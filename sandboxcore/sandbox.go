@@ -69,7 +69,7 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 	s := &Sandbox{
 		cfg:     cfg,
 		prof:    prof,
-		limiter: newLimiter(cfg.Slots, cfg.QueueSize),
+		limiter: newLimiter(cfg.Slots, cfg.QueueSize, cfg.QueueWait),
 		workDir: workDir,
 	}
 	switch cfg.Executor {
