@@ -123,6 +123,7 @@ func DefaultConfig() Config {
 		BatchMaxWall:   300 * time.Second,
 		Slots:          slots,
 		QueueSize:      4 * slots,
+		QueueWait:      30 * time.Second,
 		WarmJails:      slots,
 		Preload:        []string{"numpy", "pandas"},
 		JobUIDBase:     200000,

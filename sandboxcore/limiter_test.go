@@ -28,3 +28,13 @@ func TestLimiterQueueIsBoundedInSizeAndTime(t *testing.T) {
 		t.Fatalf("free slot: %v", err)
 	}
 }
+
+func TestDefaultConfigIsValid(t *testing.T) {
+	cfg, err := LoadConfig(func(string) string { return "" })
+	if err != nil {
+		t.Fatalf("LoadConfig with nothing set: %v", err)
+	}
+	if cfg.QueueWait <= 0 || cfg.Slots < 1 || cfg.Executor != ExecutorFork {
+		t.Fatalf("defaults: %+v", cfg)
+	}
+}
