@@ -4,6 +4,7 @@
 //	bin/server                       serve /execute, /pubsub, /healthz, /metrics and the IDE on $PORT
 //	bin/server exec [flags] FILE     run one script through the sandbox, print the result JSON
 //	bin/server submit --topic T ...  publish scripts as batch messages
+//	bin/server probe                 print which isolation layers this host allows
 package main
 
 import (
@@ -20,6 +21,8 @@ const usage = `usage:
   server submit --topic T [--project P] [--id ID] [--timeout-ms N] [--memory-mb N] FILE...
                                   publish each FILE as a batch message
                                   (honours PUBSUB_EMULATOR_HOST)
+  server probe                    try every isolation profile on this host for
+                                  real; print what works as JSON (exit 1: none)
 `
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -35,6 +38,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return execCmd(args[1:], stdout, stderr)
 	case "submit":
 		return submitCmd(args[1:], stdout, stderr)
+	case "probe":
+		return probeCmd(stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

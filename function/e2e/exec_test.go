@@ -77,3 +77,31 @@ func TestExecCommand(t *testing.T) {
 		})
 	}
 }
+
+// bin/server probe: both profiles really run a script on this host.
+func TestProbeCommand(t *testing.T) {
+	needsLocalServer(t, "it runs this checkout's bin/server probe on this host")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, serverBin, "probe")
+	cmd.WaitDelay = 5 * time.Second
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "SANDBOX_ROOTFS=" + os.Getenv("SANDBOX_ROOTFS")}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("probe: %v\n%s", err, out)
+	}
+	var rep struct {
+		Chosen   string `json:"chosen"`
+		Profiles []struct {
+			Profile string   `json:"profile"`
+			Works   bool     `json:"works"`
+			Layers  []string `json:"layers"`
+		} `json:"profiles"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("probe output is not the report: %v\n%s", err, out)
+	}
+	if rep.Chosen != "namespaces" || len(rep.Profiles) != 2 || !rep.Profiles[0].Works || !rep.Profiles[1].Works {
+		t.Fatalf("report: %s", out)
+	}
+}
