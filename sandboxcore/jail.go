@@ -157,7 +157,12 @@ type runOutcome struct {
 	exit           exitStatus
 	wallExceeded   bool
 	canceled       bool
-	elapsed        time.Duration
+	// answered: the harness's frame arrived and every stream closed before
+	// the process was gone; exit is then not known yet, and settled closes
+	// once it is.
+	answered bool
+	settled  <-chan struct{}
+	elapsed  time.Duration
 	// diagnostics is for the operator's log when the sandbox itself failed.
 	diagnostics string
 }
@@ -190,9 +195,16 @@ func (p jobPipes) close() {
 }
 
 // collect hands the request to the harness and gathers everything until
-// the job has ended. It kills the job at the wall limit or when ctx ends.
+// the job has answered. It kills the job at the wall limit or when ctx ends.
+//
+// The harness closes its descriptors right after its frame, so a job
+// usually answers before its process is gone: tearing down a forked
+// address space takes about as long as a small script runs. The answer
+// then goes out at once and out.settled closes once the process is gone;
+// the wall limit keeps applying until then, so a script that forges a
+// frame and lingers is still killed on time. (Single-use jails answer as
+// NsJail ends: NsJail's own stdio are the job's pipes.)
 func collect(ctx context.Context, proc process, pipes jobPipes, req harnessRequest, l Limits) runOutcome {
-	defer pipes.close()
 	var out runOutcome
 	var readers sync.WaitGroup
 	readers.Add(3)
@@ -200,6 +212,8 @@ func collect(ctx context.Context, proc process, pipes jobPipes, req harnessReque
 	go func() { defer readers.Done(); out.stderr.fill(pipes.stderr, l.StderrBytes) }()
 	// The frame is a token, a newline and an envelope around the result.
 	go func() { defer readers.Done(); out.result.fill(pipes.result, l.ResultBytes+len(req.Token)+4096) }()
+	streamsClosed := make(chan struct{})
+	go func() { readers.Wait(); close(streamsClosed) }()
 
 	start := time.Now()
 	if payload, err := json.Marshal(req); err == nil {
@@ -214,18 +228,32 @@ func collect(ctx context.Context, proc process, pipes jobPipes, req harnessReque
 	}
 
 	timer := time.NewTimer(l.Wall)
-	defer timer.Stop()
-	select {
-	case <-proc.done():
-	case <-timer.C:
-		out.wallExceeded = true
-		proc.kill()
-		<-proc.done()
-	case <-ctx.Done():
-		out.canceled = true
-		proc.kill()
-		<-proc.done()
+	for waiting := true; waiting; {
+		select {
+		case <-proc.done():
+			waiting = false
+		case <-streamsClosed:
+			streamsClosed = nil // read once; without a frame, wait for the exit
+			if _, ok := lastFrame(out.result.data, req.Token); ok {
+				out.elapsed = time.Since(start)
+				out.answered = true
+				out.settled = settleLater(proc, timer)
+				pipes.close()
+				return out
+			}
+		case <-timer.C:
+			out.wallExceeded = true
+			proc.kill()
+			<-proc.done()
+			waiting = false
+		case <-ctx.Done():
+			out.canceled = true
+			proc.kill()
+			<-proc.done()
+			waiting = false
+		}
 	}
+	timer.Stop()
 	out.elapsed = time.Since(start)
 	out.exit = proc.status()
 
@@ -236,14 +264,37 @@ func collect(ctx context.Context, proc process, pipes jobPipes, req harnessReque
 		_ = f.SetReadDeadline(deadline)
 	}
 	readers.Wait()
+	pipes.close()
 	return out
+}
+
+// settleLater waits for a job that has answered to end, killing it when its
+// wall time runs out, and closes the returned channel once it is gone.
+func settleLater(proc process, wall *time.Timer) <-chan struct{} {
+	settled := make(chan struct{})
+	go func() {
+		defer close(settled)
+		select {
+		case <-proc.done():
+			wall.Stop()
+		case <-wall.C:
+			proc.kill()
+			<-proc.done()
+		}
+	}()
+	return settled
 }
 
 // run serves the jail's one execution.
 func (j *jail) run(ctx context.Context, req harnessRequest, l Limits) runOutcome {
-	defer j.log.Close()
 	out := collect(ctx, j, jobPipes{stdin: j.stdin, stdout: j.stdout, stderr: j.stderr, result: j.result}, req, l)
+	if out.answered {
+		// The pipes closed as NsJail ended, just before it was reaped.
+		go func() { <-out.settled; j.log.Close() }()
+		return out
+	}
 	out.diagnostics = j.exitDescription() + "; nsjail: " + j.nsjailLog()
+	j.log.Close()
 	return out
 }
 

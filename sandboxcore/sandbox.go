@@ -126,6 +126,9 @@ func probeProfile(ctx context.Context, launch *launcher, cfg Config) error {
 	token := newToken()
 	l := cfg.Default
 	out := j.run(ctx, harnessRequest{Script: "def main():\n    return 42\n", Token: token, Limits: harnessLimitsFor(l)}, l)
+	if out.settled != nil {
+		<-out.settled
+	}
 	res := classify(out, token, l)
 	if res.Error != nil || string(res.Result) != "42" {
 		return fmt.Errorf("%s profile: probe script failed: %+v (stderr %q)", prof.name, res.Error, res.Stderr)
@@ -163,7 +166,11 @@ func (s *Sandbox) Execute(ctx context.Context, req Request) (Result, error) {
 	}
 	s.inflight.Add(1)
 	s.mu.Unlock()
-	defer s.inflight.Done()
+	// An execution that answered before its process was gone keeps its
+	// slot, and counts as in flight, until it is: the limits bound
+	// processes, not answers.
+	var settled <-chan struct{}
+	defer func() { whenSettled(settled, s.inflight.Done) }()
 
 	limits, reject := s.resolve(req)
 	if reject != nil {
@@ -172,10 +179,11 @@ func (s *Sandbox) Execute(ctx context.Context, req Request) (Result, error) {
 	if err := s.limiter.acquire(ctx); err != nil {
 		return Result{}, fmt.Errorf("wait for a slot: %w", err)
 	}
-	defer s.limiter.release()
+	defer func() { whenSettled(settled, s.limiter.release) }()
 
 	token := newToken()
 	out, err := s.run(ctx, harnessRequest{Script: req.Script, Token: token, Limits: harnessLimitsFor(limits)}, limits)
+	settled = out.settled
 	if err != nil {
 		if ctx.Err() != nil {
 			return Result{}, fmt.Errorf("start job: %w", context.Cause(ctx))
@@ -191,6 +199,18 @@ func (s *Sandbox) Execute(ctx context.Context, req Request) (Result, error) {
 		return res, fmt.Errorf("jail failed (%s): %w", out.diagnostics, ErrUnavailable)
 	}
 	return res, nil
+}
+
+// whenSettled calls fn now, or once settled closes if there is one.
+func whenSettled(settled <-chan struct{}, fn func()) {
+	if settled == nil {
+		fn()
+		return
+	}
+	go func() {
+		<-settled
+		fn()
+	}()
 }
 
 func (s *Sandbox) run(ctx context.Context, req harnessRequest, l Limits) (runOutcome, error) {

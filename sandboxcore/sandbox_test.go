@@ -3,6 +3,9 @@ package sandboxcore
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -221,4 +224,47 @@ func TestProbeReportsBothProfiles(t *testing.T) {
 			t.Errorf("%s: %+v", p.Profile, p)
 		}
 	}
+}
+
+// A fork-server job that answers and then keeps running gets its answer at
+// once, but keeps its slot until its process is gone, and is still killed
+// at its wall limit. The script forges the harness's frame with the real
+// token (any script can find it) and closes its descriptors, which is what
+// the harness does just before it exits. (Single-use jails answer when
+// NsJail ends, which is at the limit here.)
+func TestAnsweredJobKeepsItsSlotUntilItEnds(t *testing.T) {
+	eachProfile(t, func(t *testing.T, s *Sandbox) {
+		forked := s.cfg.Executor == ExecutorFork
+		waitFor(t, func() bool { return s.Health().Pool.Busy == 0 })
+		comm := "linger" + strconv.Itoa(os.Getpid()%10000)
+		start := time.Now()
+		res := execute(t, s, Request{Script: nameSelf + fmt.Sprintf(`import os, sys, time
+def main():
+    f = sys._getframe()
+    while "token" not in f.f_locals:
+        f = f.f_back
+    os.write(3, f.f_locals["token"] + b'\n{"ok": true, "result": "early"}')
+    os.closerange(0, 4)
+    name_self(%q)
+    time.sleep(3600)
+`, comm), Timeout: 3 * time.Second})
+		answeredAfter := time.Since(start)
+		if !forked {
+			wantCode(t, res, CodeTimeout)
+			noSurvivors(t, comm)
+			return
+		}
+		wantOK(t, res, "early")
+		if answeredAfter > 2*time.Second {
+			t.Errorf("answered after %v: the frame was complete long before the 3s limit", answeredAfter)
+		}
+		if busy := s.Health().Pool.Busy; busy != 1 {
+			t.Errorf("%d slots busy right after the answer; the job still runs and must hold one", busy)
+		}
+		waitFor(t, func() bool { return s.Health().Pool.Busy == 0 })
+		if freed := time.Since(start); freed < 3*time.Second {
+			t.Errorf("slot freed after %v, before the job's 3s wall limit killed it", freed)
+		}
+		noSurvivors(t, comm)
+	})
 }
