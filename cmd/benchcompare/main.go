@@ -2,7 +2,10 @@
 // once per executor (fork, warm, cold), drives POST /execute with
 // closed-loop clients for a fixed time with a hello-world and a pandas
 // script, and prints one table with throughput, p50/p99 latency and the
-// ratios to the original design (cold), plus a JSON copy for the README:
+// ratios to the original design (cold), plus a JSON copy for the README.
+// Each cell is measured at two loads: one client (one request at a time:
+// the latency a caller sees) and one client per slot (every slot busy: the
+// throughput the host sustains, with the queueing that comes with it).
 //
 //	go run ./cmd/benchcompare -server bin/server -rootfs build/rootfs
 //
@@ -25,6 +28,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -53,7 +57,7 @@ var allExecutors = []string{"fork", "warm", "cold"}
 type options struct {
 	server, rootfs, out, logDir string
 	executors, scripts          []string
-	clients                     int
+	clientLevels                []int // 0: the server's slot count
 	duration, warmup, maxTotal  time.Duration
 }
 
@@ -61,7 +65,7 @@ type options struct {
 type Output struct {
 	Started    time.Time         `json:"started"`
 	Host       HostInfo          `json:"host"`
-	Clients    int               `json:"clients_flag"`
+	Clients    []int             `json:"clients_flag"` // 0: the server's slot count
 	DurationS  float64           `json:"duration_s"`
 	WarmupS    float64           `json:"warmup_s"`
 	Scripts    map[string]string `json:"scripts"`
@@ -106,7 +110,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(ctx, opts.maxTotal)
 	defer cancel()
 
-	out := Output{Started: time.Now().UTC(), Clients: opts.clients,
+	out := Output{Started: time.Now().UTC(), Clients: opts.clientLevels,
 		DurationS: opts.duration.Seconds(), WarmupS: opts.warmup.Seconds(), Scripts: map[string]string{}}
 	for _, name := range opts.scripts {
 		out.Scripts[name] = workloads[name].src
@@ -168,14 +172,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("benchcompare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
-	var executors, scripts string
+	var executors, scripts, clients string
 	fs.StringVar(&o.server, "server", "bin/server", "the bin/server binary to start")
 	fs.StringVar(&o.rootfs, "rootfs", os.Getenv("SANDBOX_ROOTFS"), "runtime tree (SANDBOX_ROOTFS); default $SANDBOX_ROOTFS, else build/rootfs")
 	fs.StringVar(&o.out, "out", "build/bench/bench-http.json", "where to write the JSON results")
 	fs.StringVar(&o.logDir, "logdir", "", "where the servers' logs go (default: the -out directory)")
 	fs.StringVar(&executors, "executors", strings.Join(allExecutors, ","), "executors to measure, in order")
 	fs.StringVar(&scripts, "scripts", "hello,pandas", "workloads to run on each")
-	fs.IntVar(&o.clients, "c", 0, "closed-loop clients (0: the server's slot count, so nothing queues)")
+	fs.StringVar(&clients, "c", "1,0", "closed-loop client counts to measure each cell at (0: the server's slot count)")
 	fs.DurationVar(&o.duration, "d", 15*time.Second, "measured time per executor and script")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each measurement")
 	fs.DurationVar(&o.maxTotal, "max-total", 10*time.Minute, "bound on the whole run")
@@ -192,9 +196,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.scripts, err = parseList(scripts, []string{"hello", "pandas"}); err != nil {
 		return o, fmt.Errorf("-scripts: %w", err)
 	}
+	if o.clientLevels, err = parseCounts(clients); err != nil {
+		return o, fmt.Errorf("-c: %w", err)
+	}
 	switch {
-	case o.clients < 0 || o.clients > 256:
-		return o, errors.New("-c must be between 0 and 256")
 	case o.duration <= 0 || o.duration > 5*time.Minute:
 		return o, errors.New("-d must be positive and at most 5m")
 	case o.warmup < 0 || o.warmup > time.Minute:
@@ -246,21 +251,28 @@ func benchExecutor(ctx context.Context, opts options, executor string, stdout io
 	}
 	info = ExecutorInfo{Executor: executor, Profile: h.Profile, Slots: h.Pool.Slots,
 		WarmTarget: h.Pool.WarmTarget, ReadyS: time.Since(t0).Seconds(), Log: logPath}
-	clients := opts.clients
-	if clients == 0 {
-		clients = max(h.Pool.Slots, 1)
+	levels := make([]int, 0, len(opts.clientLevels))
+	for _, n := range opts.clientLevels {
+		if n == 0 {
+			n = max(h.Pool.Slots, 1)
+		}
+		if !slices.Contains(levels, n) {
+			levels = append(levels, n)
+		}
 	}
-	fmt.Fprintf(stdout, "%s: profile %s, %d slots, warm target %d, ready in %.1f s; %d clients\n",
-		label(executor), h.Profile, h.Pool.Slots, h.Pool.WarmTarget, info.ReadyS, clients)
+	fmt.Fprintf(stdout, "%s: profile %s, %d slots, warm target %d, ready in %.1f s; clients %v\n",
+		label(executor), h.Profile, h.Pool.Slots, h.Pool.WarmTarget, info.ReadyS, levels)
 
 	for _, name := range opts.scripts {
-		c, err := benchCell(ctx, srv, opts, executor, name, clients)
-		if err != nil {
-			return info, cells, fmt.Errorf("%s: %w", name, err)
+		for _, clients := range levels {
+			c, err := benchCell(ctx, srv, opts, executor, name, clients)
+			if err != nil {
+				return info, cells, fmt.Errorf("%s with %d clients: %w", name, clients, err)
+			}
+			fmt.Fprintf(stdout, "  %-6s %2d clients %5d requests, %3d errors, %7.1f exec/s, p50 %7.2f ms, p99 %7.2f ms\n",
+				name, clients, c.Requests, c.Errors, c.ExecPerSec, c.P50Ms, c.P99Ms)
+			cells = append(cells, c)
 		}
-		fmt.Fprintf(stdout, "  %-6s %5d requests, %3d errors, %7.1f exec/s, p50 %7.2f ms, p99 %7.2f ms\n",
-			name, c.Requests, c.Errors, c.ExecPerSec, c.P50Ms, c.P99Ms)
-		cells = append(cells, c)
 	}
 	return info, cells, nil
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -77,17 +79,21 @@ func newCell(executor, script string, rep loadgen.Report) Cell {
 }
 
 // fillRatios sets each cell's ratios to the baseline cell with the same
-// script. A ratio is left out where it would be meaningless (no baseline,
-// or a zero denominator).
+// script and client count. A ratio is left out where it would be
+// meaningless (no baseline, or a zero denominator).
 func fillRatios(cells []Cell) {
-	base := map[string]Cell{}
+	type key struct {
+		script  string
+		clients int
+	}
+	base := map[key]Cell{}
 	for _, c := range cells {
 		if c.Executor == baseline {
-			base[c.Script] = c
+			base[key{c.Script, c.Clients}] = c
 		}
 	}
 	for i := range cells {
-		b, ok := base[cells[i].Script]
+		b, ok := base[key{cells[i].Script, cells[i].Clients}]
 		if !ok {
 			continue
 		}
@@ -106,21 +112,30 @@ func ratio(a, b float64) *float64 {
 
 // Target is one of issue 6's goals for the fast path on 2 cores.
 type Target struct {
-	Name     string  `json:"name"`
-	Executor string  `json:"executor"`
-	Script   string  `json:"script"`
+	Name     string `json:"name"`
+	Executor string `json:"executor"`
+	Script   string `json:"script"`
+	// Clients is the load it is judged at: 1 (one request at a time) or
+	// 0 for the most clients measured (every slot busy).
+	Clients  int     `json:"clients"`
 	Metric   string  `json:"metric"` // "p50_ms" or "exec_per_s"
 	Limit    float64 `json:"limit"`
 	AtLeast  bool    `json:"at_least"` // true: value >= limit; false: value <= limit
 	Value    float64 `json:"value"`
+	AtCount  int     `json:"measured_at_clients"`
 	Measured bool    `json:"measured"`
 	Met      bool    `json:"met"`
 }
 
+// issueTargets: latency is judged one request at a time, as a caller on a
+// quiet instance sees it; throughput with every slot busy. With every slot
+// busy a 2-core host is CPU-bound, so latency there is queueing, reported
+// in the table but not judged.
 var issueTargets = []Target{
-	{Name: "pandas p50 <= 10 ms", Executor: "fork", Script: "pandas", Metric: "p50_ms", Limit: 10},
-	{Name: "pandas >= 100 exec/s", Executor: "fork", Script: "pandas", Metric: "exec_per_s", Limit: 100, AtLeast: true},
-	{Name: "hello p50 <= 5 ms", Executor: "fork", Script: "hello", Metric: "p50_ms", Limit: 5},
+	{Name: "pandas p50 <= 10 ms", Executor: "fork", Script: "pandas", Clients: 1, Metric: "p50_ms", Limit: 10},
+	{Name: "pandas >= 100 exec/s", Executor: "fork", Script: "pandas", Clients: 1, Metric: "exec_per_s", Limit: 100, AtLeast: true},
+	{Name: "pandas >= 100 exec/s", Executor: "fork", Script: "pandas", Clients: 0, Metric: "exec_per_s", Limit: 100, AtLeast: true},
+	{Name: "hello p50 <= 5 ms", Executor: "fork", Script: "hello", Clients: 1, Metric: "p50_ms", Limit: 5},
 }
 
 // checkTargets evaluates the targets against the cells. A cell with
@@ -129,11 +144,19 @@ func checkTargets(targets []Target, cells []Cell) []Target {
 	out := slices.Clone(targets)
 	for i := range out {
 		t := &out[i]
+		want := t.Clients
+		if want == 0 {
+			for _, c := range cells {
+				if c.Executor == t.Executor && c.Script == t.Script {
+					want = max(want, c.Clients)
+				}
+			}
+		}
 		for _, c := range cells {
-			if c.Executor != t.Executor || c.Script != t.Script {
+			if c.Executor != t.Executor || c.Script != t.Script || c.Clients != want {
 				continue
 			}
-			t.Measured = true
+			t.Measured, t.AtCount = true, c.Clients
 			switch t.Metric {
 			case "p50_ms":
 				t.Value = c.P50Ms
@@ -175,10 +198,10 @@ func fmtRatio(r *float64) string {
 // writeTable prints the main table and the server-side breakdown.
 func writeTable(w io.Writer, cells []Cell) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "executor\tscript\trequests\terrors\texec/s\tp50 ms\tp99 ms\texec/s vs (c)\tp50 vs (c)\t")
+	fmt.Fprintln(tw, "executor\tscript\tclients\trequests\terrors\texec/s\tp50 ms\tp99 ms\texec/s vs (c)\tp50 vs (c)\t")
 	for _, c := range cells {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.1f\t%.2f\t%.2f\t%s\t%s\t\n",
-			label(c.Executor), c.Script, c.Requests, c.Errors, c.ExecPerSec, c.P50Ms, c.P99Ms,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.1f\t%.2f\t%.2f\t%s\t%s\t\n",
+			label(c.Executor), c.Script, c.Clients, c.Requests, c.Errors, c.ExecPerSec, c.P50Ms, c.P99Ms,
 			fmtRatio(c.ThroughputVsCold), fmtRatio(c.P50VsCold))
 	}
 	if err := tw.Flush(); err != nil {
@@ -186,15 +209,15 @@ func writeTable(w io.Writer, cells []Cell) error {
 	}
 	fmt.Fprintln(w, "\nwhere the median request's time goes (server log medians; HTTP = client p50 - handler p50):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "executor\tscript\tclient p50\thandler p50\tsandbox p50\thandler-sandbox\tHTTP+proxy\tserver CPU ms/exec\thost CPU ms/exec\t")
+	fmt.Fprintln(tw, "executor\tscript\tclients\tclient p50\thandler p50\tsandbox p50\thandler-sandbox\tHTTP+proxy\tserver CPU ms/exec\thost CPU ms/exec\t")
 	for _, c := range cells {
 		s := c.Server
 		if s.Lines == 0 {
-			fmt.Fprintf(tw, "%s\t%s\t%.2f\t-\t-\t-\t-\t%.1f\t%.1f\t\n", label(c.Executor), c.Script, c.P50Ms, c.ServerCPUMsPerExec, c.HostCPUMsPerExec)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f\t-\t-\t-\t-\t%.1f\t%.1f\t\n", label(c.Executor), c.Script, c.Clients, c.P50Ms, c.ServerCPUMsPerExec, c.HostCPUMsPerExec)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%.1f\t\n",
-			label(c.Executor), c.Script, c.P50Ms, s.HandlerP50Ms, s.SandboxP50Ms,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%.1f\t\n",
+			label(c.Executor), c.Script, c.Clients, c.P50Ms, s.HandlerP50Ms, s.SandboxP50Ms,
 			s.HandlerP50Ms-s.SandboxP50Ms, c.P50Ms-s.HandlerP50Ms, c.ServerCPUMsPerExec, c.HostCPUMsPerExec)
 	}
 	if err := tw.Flush(); err != nil {
@@ -214,8 +237,31 @@ func writeTargets(w io.Writer, targets []Target) {
 		if t.Met {
 			verdict = "met"
 		}
-		fmt.Fprintf(w, "  %-22s measured %8.2f  %s\n", t.Name, t.Value, verdict)
+		fmt.Fprintf(w, "  %-22s %2d clients  measured %8.2f  %s\n", t.Name, t.AtCount, t.Value, verdict)
 	}
+}
+
+// parseCounts reads -c: comma-separated client counts, 0 meaning the
+// server's slot count.
+func parseCounts(v string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 0 || n > 256 {
+			return nil, fmt.Errorf("%q: want a count between 0 and 256", f)
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("empty list: want one or more client counts")
+	}
+	return out, nil
 }
 
 // median is the nearest-rank median; it sorts xs.

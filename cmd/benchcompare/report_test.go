@@ -25,16 +25,20 @@ func TestNewCellCountsEveryNon200AsError(t *testing.T) {
 
 func TestFillRatios(t *testing.T) {
 	cells := []Cell{
-		{Executor: "fork", Script: "hello", ExecPerSec: 300, P50Ms: 3},
-		{Executor: "fork", Script: "pandas", ExecPerSec: 100, P50Ms: 10},
-		{Executor: "warm", Script: "pandas", ExecPerSec: 5, P50Ms: 0},
-		{Executor: "cold", Script: "hello", ExecPerSec: 40, P50Ms: 25},
-		{Executor: "cold", Script: "pandas", ExecPerSec: 4, P50Ms: 250},
-		{Executor: "fork", Script: "other"}, // no baseline for this script
+		{Executor: "fork", Script: "hello", Clients: 1, ExecPerSec: 300, P50Ms: 3},
+		{Executor: "fork", Script: "pandas", Clients: 1, ExecPerSec: 100, P50Ms: 10},
+		{Executor: "warm", Script: "pandas", Clients: 1, ExecPerSec: 5, P50Ms: 0},
+		{Executor: "cold", Script: "hello", Clients: 1, ExecPerSec: 40, P50Ms: 25},
+		{Executor: "cold", Script: "pandas", Clients: 1, ExecPerSec: 4, P50Ms: 250},
+		{Executor: "fork", Script: "other", Clients: 1}, // no baseline for this script
+		{Executor: "fork", Script: "pandas", Clients: 2, ExecPerSec: 150, P50Ms: 13},
+		{Executor: "cold", Script: "pandas", Clients: 2, ExecPerSec: 6, P50Ms: 300},
+		{Executor: "fork", Script: "hello", Clients: 2}, // cold hello ran with 1 client only
 	}
 	fillRatios(cells)
 	want := []struct{ tput, p50 float64 }{
 		{7.5, 0.12}, {25, 0.04}, {1.25, 0}, {1, 1}, {1, 1}, {math.NaN(), math.NaN()},
+		{25, 13.0 / 300}, {1, 1}, {math.NaN(), math.NaN()},
 	}
 	for i, w := range want {
 		c := cells[i]
@@ -67,10 +71,10 @@ func TestFillRatiosZeroBaselineGivesNoRatio(t *testing.T) {
 
 func TestCheckTargets(t *testing.T) {
 	targets := []Target{
-		{Name: "p50", Executor: "fork", Script: "pandas", Metric: "p50_ms", Limit: 10},
-		{Name: "tput", Executor: "fork", Script: "pandas", Metric: "exec_per_s", Limit: 100, AtLeast: true},
-		{Name: "hello", Executor: "fork", Script: "hello", Metric: "p50_ms", Limit: 5},
-		{Name: "absent", Executor: "fork", Script: "numpy", Metric: "p50_ms", Limit: 5},
+		{Name: "p50", Executor: "fork", Script: "pandas", Clients: 1, Metric: "p50_ms", Limit: 10},
+		{Name: "tput", Executor: "fork", Script: "pandas", Clients: 0, Metric: "exec_per_s", Limit: 100, AtLeast: true},
+		{Name: "hello", Executor: "fork", Script: "hello", Clients: 1, Metric: "p50_ms", Limit: 5},
+		{Name: "absent", Executor: "fork", Script: "numpy", Clients: 1, Metric: "p50_ms", Limit: 5},
 	}
 	for _, tc := range []struct {
 		name  string
@@ -78,16 +82,26 @@ func TestCheckTargets(t *testing.T) {
 		met   []bool
 	}{
 		{"all met, limits inclusive", []Cell{
-			{Executor: "fork", Script: "pandas", Requests: 10, P50Ms: 10, ExecPerSec: 100},
-			{Executor: "fork", Script: "hello", Requests: 10, P50Ms: 4.9},
+			{Executor: "fork", Script: "pandas", Clients: 1, Requests: 10, P50Ms: 10, ExecPerSec: 100},
+			{Executor: "fork", Script: "hello", Clients: 1, Requests: 10, P50Ms: 4.9},
 		}, []bool{true, true, true, false}},
 		{"too slow", []Cell{
-			{Executor: "fork", Script: "pandas", Requests: 10, P50Ms: 10.01, ExecPerSec: 99.9},
-			{Executor: "fork", Script: "hello", Requests: 10, P50Ms: 5.5},
+			{Executor: "fork", Script: "pandas", Clients: 1, Requests: 10, P50Ms: 10.01, ExecPerSec: 99.9},
+			{Executor: "fork", Script: "hello", Clients: 1, Requests: 10, P50Ms: 5.5},
+		}, []bool{false, false, false, false}},
+		{"each target judged at its own load", []Cell{
+			// fast at 1 client, throughput judged at the most clients
+			{Executor: "fork", Script: "pandas", Clients: 1, Requests: 10, P50Ms: 7, ExecPerSec: 90},
+			{Executor: "fork", Script: "pandas", Clients: 2, Requests: 10, P50Ms: 13, ExecPerSec: 150},
+			{Executor: "fork", Script: "hello", Clients: 2, Requests: 10, P50Ms: 1}, // no 1-client cell
+		}, []bool{true, true, false, false}},
+		{"slow at 1 client fails whatever the others say", []Cell{
+			{Executor: "fork", Script: "pandas", Clients: 1, Requests: 10, P50Ms: 11, ExecPerSec: 90},
+			{Executor: "fork", Script: "pandas", Clients: 2, Requests: 10, P50Ms: 9, ExecPerSec: 99},
 		}, []bool{false, false, false, false}},
 		{"errors void a fast cell", []Cell{
-			{Executor: "fork", Script: "pandas", Requests: 10, Errors: 1, P50Ms: 1, ExecPerSec: 500},
-			{Executor: "cold", Script: "hello", Requests: 10, P50Ms: 1},
+			{Executor: "fork", Script: "pandas", Clients: 1, Requests: 10, Errors: 1, P50Ms: 1, ExecPerSec: 500},
+			{Executor: "cold", Script: "hello", Clients: 1, Requests: 10, P50Ms: 1},
 		}, []bool{false, false, false, false}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -109,10 +123,10 @@ func TestCheckTargets(t *testing.T) {
 
 func TestWriteTable(t *testing.T) {
 	cells := []Cell{
-		{Executor: "fork", Script: "pandas", Requests: 1500, ExecPerSec: 100, P50Ms: 9.5, P99Ms: 20,
+		{Executor: "fork", Script: "pandas", Clients: 2, Requests: 1500, ExecPerSec: 100, P50Ms: 9.5, P99Ms: 20,
 			Server: ServerTimes{Lines: 1500, HandlerP50Ms: 9, SandboxP50Ms: 8.5}},
-		{Executor: "cold", Script: "pandas", Requests: 60, Errors: 2, ExecPerSec: 4, P50Ms: 250, P99Ms: 300},
-		{Executor: "warm", Script: "hello", Requests: 1, ExecPerSec: 1, P50Ms: 1, P99Ms: 1},
+		{Executor: "cold", Script: "pandas", Clients: 2, Requests: 60, Errors: 2, ExecPerSec: 4, P50Ms: 250, P99Ms: 300},
+		{Executor: "warm", Script: "hello", Clients: 1, Requests: 1, ExecPerSec: 1, P50Ms: 1, P99Ms: 1},
 	}
 	fillRatios(cells)
 	var b bytes.Buffer
@@ -121,12 +135,12 @@ func TestWriteTable(t *testing.T) {
 	}
 	out := b.String()
 	for _, want := range []string{
-		"executor  script  requests  errors  exec/s  p50 ms  p99 ms  exec/s vs (c)  p50 vs (c)",
-		"(a) fork  pandas      1500       0   100.0    9.50   20.00         25.00x       0.04x",
-		"(c) cold  pandas        60       2     4.0  250.00  300.00          1.00x       1.00x",
-		"(b) warm   hello         1       0     1.0    1.00    1.00              -           -",
+		"executor  script  clients  requests  errors  exec/s  p50 ms  p99 ms  exec/s vs (c)  p50 vs (c)",
+		"(a) fork  pandas        2      1500       0   100.0    9.50   20.00         25.00x       0.04x",
+		"(c) cold  pandas        2        60       2     4.0  250.00  300.00          1.00x       1.00x",
+		"(b) warm   hello        1         1       0     1.0    1.00    1.00              -           -",
 		// HTTP+proxy is the client's p50 minus the handler's.
-		"(a) fork  pandas        9.50         9.00         8.50             0.50        0.50                 0.0               0.0",
+		"(a) fork  pandas        2        9.50         9.00         8.50             0.50        0.50                 0.0               0.0",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
@@ -147,6 +161,18 @@ func TestMedian(t *testing.T) {
 	}
 }
 
+func TestParseCounts(t *testing.T) {
+	got, err := parseCounts(" 1, 0,,1 ")
+	if err != nil || len(got) != 2 || got[0] != 1 || got[1] != 0 {
+		t.Errorf("got %v, %v", got, err)
+	}
+	for _, bad := range []string{"", " , ", "1,x", "-1", "257"} {
+		if _, err := parseCounts(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
 func TestParseList(t *testing.T) {
 	got, err := parseList(" cold, fork,,cold ", allExecutors)
 	if err != nil || strings.Join(got, ",") != "cold,fork" {
@@ -162,11 +188,11 @@ func TestParseList(t *testing.T) {
 func TestWriteTargets(t *testing.T) {
 	var b bytes.Buffer
 	writeTargets(&b, []Target{
-		{Name: "a", Measured: true, Value: 4.5, Met: true},
-		{Name: "b", Measured: true, Value: 54.65},
+		{Name: "a", Measured: true, AtCount: 1, Value: 4.5, Met: true},
+		{Name: "b", Measured: true, AtCount: 2, Value: 54.65},
 		{Name: "c"},
 	})
-	for _, want := range []string{"a                      measured     4.50  met\n", "b                      measured    54.65  NOT MET\n", "c                      not measured\n"} {
+	for _, want := range []string{"a                       1 clients  measured     4.50  met\n", "b                       2 clients  measured    54.65  NOT MET\n", "c                      not measured\n"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("lacks %q:\n%s", want, b.String())
 		}
