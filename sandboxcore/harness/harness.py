@@ -390,32 +390,6 @@ class _Libc:
                 return cap - 1
         return 63
 
-    def collapse_heap(self):
-        """Backs the preloaded heap with transparent huge pages where the
-        kernel allows it (MADV_COLLAPSE, Linux 6.1+). Every fork copies, and
-        every child's exit tears down, one entry per mapped page: with 2 MiB
-        pages that is a few dozen entries instead of about ten thousand. A
-        child's first write to a huge page splits it back into small pages
-        for that child only. Best effort: gVisor and older kernels refuse,
-        and nothing else changes."""
-        c = self.ctypes
-        madvise = self.lib.madvise
-        madvise.argtypes = [c.c_void_p, c.c_size_t, c.c_int]
-        huge = 2 << 20
-        try:
-            with open("/proc/self/maps") as f:
-                maps = f.read().splitlines()
-        except OSError:
-            return
-        for line in maps:
-            fields = line.split()
-            if len(fields) > 6 or (len(fields) == 6 and fields[5] != "[heap]") or fields[1][:2] != "rw":
-                continue
-            lo, hi = (int(x, 16) for x in fields[0].split("-"))
-            lo, hi = (lo + huge - 1) & ~(huge - 1), hi & ~(huge - 1)
-            if hi > lo and madvise(lo, hi - lo, 14) == 0:  # MADV_HUGEPAGE
-                madvise(lo, hi - lo, 25)  # MADV_COLLAPSE
-
     def drop_capabilities(self, last_cap):
         c = self.ctypes
         drop, op = self.lib.prctl, c.c_ulong(PR_CAPBSET_DROP)
@@ -561,7 +535,6 @@ def serve_zygote(chroot_mode, spares_wanted, tmp_bytes, preload):
         libc.lib.malloc_trim(0)
     except AttributeError:
         pass
-    libc.collapse_heap()
     ctrl = socket.socket(fileno=RESULT_FD)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
@@ -578,6 +551,7 @@ def serve_zygote(chroot_mode, spares_wanted, tmp_bytes, preload):
         ctrl.send(_dumps(obj).encode())
 
     uid, gid = os.getuid(), os.getgid()
+    id_maps = ((b"setgroups", b"deny"), (b"uid_map", b"%d %d 1" % (uid, uid)), (b"gid_map", b"%d %d 1" % (gid, gid)))
     # The same for every namespaced child: built once, not per job.
     last_cap = libc.last_capability()
     program = _bpf_program(False, 0)
@@ -597,9 +571,14 @@ def serve_zygote(chroot_mode, spares_wanted, tmp_bytes, preload):
                 _become_cloned_spare(libc, theirs.detach(), sync_r, tmp_bytes, last_cap, program)
             os.close(sync_r)
             # Map the job's uid and gid onto ours; only then may it go on.
-            for name, text in (("setgroups", "deny"), ("uid_map", "%d %d 1" % (uid, uid)), ("gid_map", "%d %d 1" % (gid, gid))):
-                with open("/proc/%d/%s" % (pid, name), "w") as f:
-                    f.write(text)
+            # Plain descriptors, not open(): every page this process writes
+            # after a fork is copied, and file objects touch many.
+            for name, text in id_maps:
+                fd = os.open(b"/proc/%d/%s" % (pid, name), os.O_WRONLY | os.O_CLOEXEC)
+                try:
+                    os.write(fd, text)
+                finally:
+                    os.close(fd)
             os.write(sync_w, b"m")
             os.close(sync_w)
         theirs.close()
