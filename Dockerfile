@@ -22,7 +22,10 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 COPY --from=client /src/client/dist ./client/dist
-RUN go build -trimpath -ldflags='-s -w' -o /out/server ./cmd/server
+# What /healthz and the start-up log call this build (make image passes
+# git describe, Cloud Build the commit).
+ARG VERSION=dev
+RUN go build -trimpath -ldflags="-s -w -X python-api/function.version=${VERSION}" -o /out/server ./cmd/server
 
 # (c) The sandbox runtime tree (python3.11 + numpy + pandas + NsJail 3.6 at
 # /rootfs/opt/nsjail/bin/nsjail), made by the same script `make rootfs` and

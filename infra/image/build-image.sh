@@ -25,8 +25,9 @@ bases=$((SECONDS - start))
 
 echo "build-image: podman build -t $tag . (log: $out/build.log)"
 start=$SECONDS
+version=$(git describe --always --dirty 2>/dev/null || echo dev)
 if ! podman build --isolation=chroot --network=host --cgroup-manager=cgroupfs \
-	--cap-add=CAP_MKNOD --layers -t "$tag" . >"$out/build.log" 2>&1; then
+	--cap-add=CAP_MKNOD --layers --build-arg "VERSION=$version" -t "$tag" . >"$out/build.log" 2>&1; then
 	tail -n 40 "$out/build.log" >&2
 	echo "build-image: podman build failed (full log: $out/build.log)" >&2
 	exit 1

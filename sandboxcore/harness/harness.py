@@ -275,6 +275,7 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REC, MS_PRIVATE = 0x4000, 0x40000
 
 PR_SET_PDEATHSIG = 1
+PR_CAPBSET_READ = 23
 PR_CAPBSET_DROP = 24
 PR_SET_SECCOMP = 22
 PR_SET_NO_NEW_PRIVS = 38
@@ -386,7 +387,7 @@ class _Libc:
         the zygote, so that each child makes no more calls than it needs)."""
         c = self.ctypes
         for cap in range(64):
-            if self.lib.prctl(c.c_ulong(23), c.c_ulong(cap), 0, 0, 0) < 0:  # PR_CAPBSET_READ
+            if self.lib.prctl(c.c_ulong(PR_CAPBSET_READ), c.c_ulong(cap), 0, 0, 0) < 0:
                 return cap - 1
         return 63
 
