@@ -157,12 +157,11 @@ type runOutcome struct {
 	exit           exitStatus
 	wallExceeded   bool
 	canceled       bool
-	// answered: the harness's frame arrived and every stream closed before
-	// the process was gone; exit is then not known yet, and settled closes
-	// once it is.
-	answered bool
-	settled  <-chan struct{}
-	elapsed  time.Duration
+	// settled is set when the harness's frame arrived and every stream
+	// closed before the process was gone: exit is then not known yet, and
+	// settled closes once the process is gone. Nil otherwise.
+	settled <-chan struct{}
+	elapsed time.Duration
 	// diagnostics is for the operator's log when the sandbox itself failed.
 	diagnostics string
 }
@@ -236,7 +235,6 @@ func collect(ctx context.Context, proc process, pipes jobPipes, req harnessReque
 			streamsClosed = nil // read once; without a frame, wait for the exit
 			if _, ok := lastFrame(out.result.data, req.Token); ok {
 				out.elapsed = time.Since(start)
-				out.answered = true
 				out.settled = settleLater(proc, timer)
 				pipes.close()
 				return out
@@ -288,7 +286,7 @@ func settleLater(proc process, wall *time.Timer) <-chan struct{} {
 // run serves the jail's one execution.
 func (j *jail) run(ctx context.Context, req harnessRequest, l Limits) runOutcome {
 	out := collect(ctx, j, jobPipes{stdin: j.stdin, stdout: j.stdout, stderr: j.stderr, result: j.result}, req, l)
-	if out.answered {
+	if out.settled != nil {
 		// The pipes closed as NsJail ended, just before it was reaped.
 		go func() { <-out.settled; j.log.Close() }()
 		return out

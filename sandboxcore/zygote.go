@@ -205,7 +205,7 @@ func (z *zygote) run(ctx context.Context, req harnessRequest, l Limits) (runOutc
 	}
 	z.forks.Add(1)
 	out := collect(ctx, job, pipes, req, l)
-	if !out.exit.known && !out.canceled && !out.answered {
+	if !out.exit.known && !out.canceled && out.settled == nil {
 		return out, fmt.Errorf("%w: %s", errZygoteLost, z.diagnostics())
 	}
 	return out, nil
