@@ -163,6 +163,8 @@ func NewServiceFromEnv(ctx context.Context, getenv func(string) string) (*Servic
 	if err != nil {
 		return nil, err
 	}
+	logger := NewLogger(os.Stderr)
+	cfg.Logger = logger
 	exec, err := sandboxcore.New(ctx, cfg)
 	if err != nil {
 		if c, ok := store.(interface{ Close() error }); ok {
@@ -173,7 +175,7 @@ func NewServiceFromEnv(ctx context.Context, getenv func(string) string) (*Servic
 	return NewService(Options{
 		Executor:     exec,
 		Store:        store,
-		Logger:       NewLogger(os.Stderr),
+		Logger:       logger,
 		Limits:       limitsFromConfig(cfg),
 		APIKeys:      env.APIKeys,
 		CORSOrigins:  env.CORSOrigins,

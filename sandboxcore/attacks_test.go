@@ -528,6 +528,18 @@ func TestAttack19HugeOrDeepResult(t *testing.T) {
 	})
 }
 
+// T19 (error text): a huge exception message is the script's error,
+// clipped, not a result_too_large.
+func TestAttack19HugeErrorMessage(t *testing.T) {
+	attack(t, func(t *testing.T, s *Sandbox) {
+		res := run(t, s, "def main():\n    raise ValueError('x' * 20_000_000)\n")
+		wantCode(t, res, CodeRuntimeError)
+		if n := len(res.Error.Message) + len(res.Error.Traceback); n > 100<<10 || !strings.Contains(res.Error.Message, "characters cut") {
+			t.Errorf("error text is %d bytes: %.200q", n, res.Error.Message)
+		}
+	})
+}
+
 // T20: values JSON cannot hold are named in the error.
 func TestAttack20NonJSONResults(t *testing.T) {
 	attack(t, func(t *testing.T, s *Sandbox) {
@@ -570,6 +582,11 @@ func TestAttack22DescriptorGames(t *testing.T) {
 		wantCode(t, run(t, s, "import os\ndef main():\n    os.dup2(1, 3)\n    return 1\n"), CodeRuntimeError)
 		wantCode(t, run(t, s, "import os\ndef main():\n    r, w = os.pipe()\n    os.dup2(r, 3)\n    return 1\n"), CodeRuntimeError)
 		wantOK(t, run(t, s, "import os\ndef main():\n    os.dup2(2, 1)\n    print('to stderr')\n    return 2\n"), 2)
+		res := run(t, s, "import os\ndef main():\n    os.dup2(os.open('/dev/null', os.O_WRONLY), 3)\n    return 1\n")
+		wantCode(t, res, CodeRuntimeError)
+		if !strings.Contains(res.Error.Message, "result channel (fd 3)") {
+			t.Errorf("/dev/null over fd 3: %q", res.Error.Message)
+		}
 		if time.Since(start) > 20*time.Second {
 			t.Errorf("descriptor games took %v", time.Since(start))
 		}

@@ -2,6 +2,7 @@ package sandboxcore
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -84,6 +85,11 @@ type Config struct {
 	// JobUIDBase is the first of the host uids handed to jails, one per
 	// live jail, so no two jobs ever share a uid.
 	JobUIDBase int
+
+	// Logger gets the operator's events: a fork server replaced because it
+	// could not set jobs up, a uid still in use after its job. Nil
+	// discards them.
+	Logger *slog.Logger
 }
 
 // DefaultConfig is the configuration with nothing set in the environment.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,12 +31,16 @@ type forkServer struct {
 	swapped  chan struct{} // closed and replaced whenever cur changes
 	lastErr  error
 	restarts atomic.Int64
+	// setupFailures counts jobs that failed before their script started.
+	setupFailures    atomic.Int64
+	lastSetupFailure string // under mu
+	log              *slog.Logger
 }
 
 func newForkServer(launch *launcher, ceiling Limits, preload []string, spares, maxForks int, maxAge time.Duration) *forkServer {
 	ctx, stop := context.WithCancel(context.Background())
 	f := &forkServer{
-		launch: launch, ceiling: ceiling, preload: preload,
+		launch: launch, ceiling: ceiling, preload: preload, log: launch.log,
 		maxForks: int64(maxForks), maxAge: maxAge, spares: spares,
 		ctx: ctx, stop: stop, done: make(chan struct{}), kick: make(chan struct{}, 1),
 		swapped: make(chan struct{}),
@@ -155,33 +160,58 @@ func (f *forkServer) nudge() {
 	}
 }
 
-// execute runs one job. A job whose fork server died under it is run once
-// more on a fresh one: the script saw nothing of the first attempt.
+// execute runs one job. A job that never reached the script (the fork
+// server could not set it up) is run once more on a fresh fork server, and
+// the broken one is replaced at once; a job that may have started is never
+// run twice.
 func (f *forkServer) execute(ctx context.Context, req harnessRequest, l Limits) (runOutcome, error) {
-	var lastErr error
-	for attempt := 0; attempt < 2; attempt++ {
+	for attempt := 0; ; attempt++ {
 		z, err := f.get(ctx)
 		if err != nil {
 			return runOutcome{}, err
 		}
 		out, err := z.run(ctx, req, l)
-		if !errors.Is(err, errZygoteLost) {
+		switch {
+		case err == nil:
+			return out, nil
+		case errors.Is(err, errJobNotStarted):
+			f.replace(z, err)
+			if attempt == 0 {
+				continue
+			}
+		case errors.Is(err, errZygoteLost):
+			f.nudge()
+		default:
 			return out, err
 		}
-		lastErr = err
-		f.nudge()
+		return runOutcome{}, fmt.Errorf("%v: %w", err, ErrUnavailable)
 	}
-	return runOutcome{}, fmt.Errorf("%v: %w", lastErr, ErrUnavailable)
 }
 
-func (f *forkServer) stats() (alive bool, forks, restarts int64, err error) {
+// replace stops a fork server that failed to set a job up and records why,
+// so /healthz and the log say it; the loop starts the next one at once.
+func (f *forkServer) replace(z *zygote, cause error) {
+	f.setupFailures.Add(1)
+	f.mu.Lock()
+	f.lastSetupFailure = cause.Error()
+	f.mu.Unlock()
+	f.log.Error("sandbox: fork server replaced: a job's set-up failed before its script ran", "error", cause.Error())
+	z.stop()
+	f.nudge()
+}
+
+func (f *forkServer) stats() ForkServerStats {
 	f.mu.Lock()
 	z, err := f.cur, f.lastErr
+	st := ForkServerStats{Restarts: f.restarts.Load(), SetupFailures: f.setupFailures.Load(), LastSetupFailure: f.lastSetupFailure}
 	f.mu.Unlock()
 	if z != nil {
-		alive, forks = z.alive(), z.forks.Load()
+		st.Alive, st.Forks = z.alive(), z.forks.Load()
 	}
-	return alive, forks, f.restarts.Load(), err
+	if err != nil {
+		st.LastError = err.Error()
+	}
+	return st
 }
 
 func (f *forkServer) close() {

@@ -2,7 +2,6 @@ package sandboxcore
 
 import (
 	"context"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -24,39 +23,6 @@ func currentZygote(s *Sandbox) *zygote {
 	s.forks.mu.Lock()
 	defer s.forks.mu.Unlock()
 	return s.forks.cur
-}
-
-// A zygote that dies under a running job never loses or hangs the request:
-// the job is run again on a fresh fork server.
-func TestForkServerDeathRetriesTheJob(t *testing.T) {
-	for _, mode := range []Mode{ModeNamespaces, ModeChroot} {
-		t.Run(string(mode), func(t *testing.T) {
-			s := forkSandbox(t, mode, func(*Config) {})
-			waitFor(t, func() bool { return s.Health().Pool.Warm == 1 })
-			first := currentZygote(s)
-			done := make(chan Result, 1)
-			go func() {
-				res, err := s.Execute(context.Background(), Request{Script: "import time\ndef main():\n    time.sleep(1)\n    return 'survived'\n"})
-				if err != nil {
-					t.Errorf("Execute: %v", err)
-				}
-				done <- res
-			}()
-			waitFor(t, func() bool { return first.forks.Load() == 1 })
-			time.Sleep(200 * time.Millisecond)
-			_ = syscall.Kill(-first.cmd.Process.Pid, syscall.SIGKILL)
-			select {
-			case res := <-done:
-				wantOK(t, res, "survived")
-			case <-time.After(30 * time.Second):
-				t.Fatal("the request hung after its fork server died")
-			}
-			if h := s.Health(); h.ForkServer.Restarts < 1 || !h.ForkServer.Alive {
-				t.Fatalf("fork server not replaced: %+v", h.ForkServer)
-			}
-			wantOK(t, run(t, s, "def main():\n    return 2\n"), 2)
-		})
-	}
 }
 
 // A zygote is replaced after ZygoteMaxForks jobs. The old one keeps

@@ -14,8 +14,9 @@ import (
 	"time"
 )
 
-// readyMark is what the harness writes on fd 3 once its preload is done.
-var readyMark = []byte("R\n")
+// readyMark is what the harness writes on fd 3 once its preload is done;
+// startMark what it writes there right before the script's code runs.
+var readyMark, startMark = []byte("R\n"), []byte("S\n")
 
 // jail is one started NsJail running the harness. It serves exactly one
 // execution and is then killed.
@@ -102,6 +103,9 @@ func startJail(p *profile, spec jailSpec, release func(), reap *reaper) (j *jail
 		reap.disown(cmd.Process.Pid)
 		j.state = cmd.ProcessState
 		cleanup()
+		// Whatever the job left behind under its uid (it may have killed
+		// NsJail and cleared its parent-death signal) ends here, before
+		// the job counts as gone.
 		release()
 		close(j.exited)
 	}()
@@ -157,6 +161,9 @@ type runOutcome struct {
 	exit           exitStatus
 	wallExceeded   bool
 	canceled       bool
+	// started: the harness marked the start of the script's own code, so
+	// the script may have had effects (see startMark).
+	started bool
 	// settled is set when the harness's frame arrived and every stream
 	// closed before the process was gone: exit is then not known yet, and
 	// settled closes once the process is gone. Nil otherwise.
@@ -234,6 +241,7 @@ func collect(ctx context.Context, proc process, pipes jobPipes, req harnessReque
 		case <-streamsClosed:
 			streamsClosed = nil // read once; without a frame, wait for the exit
 			if _, ok := lastFrame(out.result.data, req.Token); ok {
+				out.started = true
 				out.elapsed = time.Since(start)
 				out.settled = settleLater(proc, timer)
 				pipes.close()
@@ -263,6 +271,7 @@ func collect(ctx context.Context, proc process, pipes jobPipes, req harnessReque
 	}
 	readers.Wait()
 	pipes.close()
+	out.started = bytes.HasPrefix(out.result.data, startMark)
 	return out
 }
 
@@ -305,21 +314,27 @@ func (j *jail) status() exitStatus {
 	return exitStatus{code: j.state.ExitCode(), cpu: j.state.UserTime() + j.state.SystemTime(), known: true}
 }
 
-// kill stops the jail: SIGTERM lets NsJail kill and reap the jailed tree
-// itself; SIGKILL follows if it does not exit promptly.
+// kill stops the jail.
 func (j *jail) kill() {
-	j.killOnce.Do(func() {
-		pid := j.cmd.Process.Pid
-		_ = syscall.Kill(-pid, syscall.SIGTERM)
-		go func() {
-			select {
-			case <-j.exited:
-			case <-time.After(500 * time.Millisecond):
-				_ = syscall.Kill(-pid, syscall.SIGKILL)
-			}
-		}()
-	})
+	j.killOnce.Do(func() { stopGroup(j.cmd.Process.Pid, j.exited) })
 }
+
+// stopGroup ends an NsJail started with its own process group: SIGTERM lets
+// NsJail kill and reap the jailed tree itself; SIGKILL follows if it has
+// not exited after stopGrace. Anything that left the group is ended by the
+// uid sweep once NsJail is gone.
+func stopGroup(pid int, exited <-chan struct{}) {
+	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-exited:
+		case <-time.After(stopGrace):
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		}
+	}()
+}
+
+const stopGrace = 500 * time.Millisecond
 
 // discard kills an unused jail and releases everything it holds.
 func (j *jail) discard() {

@@ -2,6 +2,7 @@ package sandboxcore
 
 import (
 	"context"
+	"log/slog"
 )
 
 // launcher starts jails and fork servers for one profile, each under a
@@ -10,14 +11,15 @@ type launcher struct {
 	prof *profile
 	uids *uidPool
 	reap *reaper
+	log  *slog.Logger
 }
 
 func (l *launcher) jail(ctx context.Context, ceiling Limits, preload []string) (*jail, error) {
-	uid, release, err := l.uids.take()
+	lease, err := l.uids.take()
 	if err != nil {
 		return nil, err
 	}
-	j, err := startJail(l.prof, jailSpec{uid: uid, limits: ceiling, preload: preload}, release, l.reap)
+	j, err := startJail(l.prof, jailSpec{uid: lease.uid, limits: ceiling, preload: preload}, l.releaser(lease), l.reap)
 	if err != nil {
 		return nil, err
 	}
@@ -30,11 +32,19 @@ func (l *launcher) jail(ctx context.Context, ceiling Limits, preload []string) (
 }
 
 func (l *launcher) zygote(ctx context.Context, ceiling Limits, preload []string, spares int) (*zygote, error) {
-	uid, release, err := l.uids.take()
+	lease, err := l.uids.take()
 	if err != nil {
 		return nil, err
 	}
-	z, err := startZygote(l.prof, jailSpec{uid: uid, limits: ceiling, preload: preload, spares: spares}, release, l.reap)
+	var jobUIDs *uidPool
+	if l.prof.name == ProfileChroot {
+		// No namespaces keep chroot-profile jobs apart: each gets a uid
+		// of its own from the fork server (namespaces-profile jobs are
+		// each pid 1 of their own pid namespace instead).
+		jobUIDs = l.uids
+	}
+	spec := jailSpec{uid: lease.uid, limits: ceiling, preload: preload, spares: spares}
+	z, err := startZygote(l.prof, spec, l.releaser(lease), l.reap, jobUIDs, l.log)
 	if err != nil {
 		return nil, err
 	}
@@ -44,4 +54,14 @@ func (l *launcher) zygote(ctx context.Context, ceiling Limits, preload []string,
 		return nil, err
 	}
 	return z, nil
+}
+
+// releaser returns the func that gives a jail's uid back once the jail has
+// exited: it blocks until nothing runs under that uid any more.
+func (l *launcher) releaser(lease *uidLease) func() {
+	return func() {
+		if err := lease.release(); err != nil {
+			l.log.Error("sandbox: a jail's uid is still in use after its jail ended", "error", err.Error())
+		}
+	}
 }

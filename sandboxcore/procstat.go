@@ -13,6 +13,8 @@ type hostProcess struct {
 	comm  string
 	state byte // 'R', 'S', 'Z', …
 	ppid  int
+	// uid and gid are filled in only where a caller asks for them.
+	uid, gid int
 }
 
 // hostProcesses lists the host's processes (those still readable).
@@ -41,4 +43,48 @@ func hostProcesses() []hostProcess {
 		out = append(out, hostProcess{pid: pid, comm: string(stat[open+1 : end]), state: fields[0][0], ppid: ppid})
 	}
 	return out
+}
+
+// processesOfUID lists the live processes (zombies aside: they hold no
+// memory and can no longer act) whose real, effective, saved or filesystem
+// uid is uid.
+func processesOfUID(uid int) []int {
+	var out []int
+	want := []byte(strconv.Itoa(uid))
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		status, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		if holdsUID(status, want) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// holdsUID reads a /proc/PID/status text.
+func holdsUID(status, uid []byte) bool {
+	live, match := true, false
+	for _, line := range bytes.Split(status, []byte("\n")) {
+		switch {
+		case bytes.HasPrefix(line, []byte("State:")):
+			if f := bytes.Fields(line[len("State:"):]); len(f) > 0 && (f[0][0] == 'Z' || f[0][0] == 'X') {
+				live = false
+			}
+		case bytes.HasPrefix(line, []byte("Uid:")):
+			for _, id := range bytes.Fields(line[len("Uid:"):]) {
+				if bytes.Equal(id, uid) {
+					match = true
+				}
+			}
+			return live && match // Uid comes after State
+		}
+	}
+	return false
 }

@@ -11,6 +11,8 @@ import (
 	"text/template"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"python-api/infra"
 	"python-api/sandboxcore/harness"
 )
@@ -60,7 +62,9 @@ type profile struct {
 	name   string
 	layers []string
 	weaker []string
-	// forkWeaker is what the fast path gives up on this profile.
+	// forkLayers and forkWeaker are what the fast path (fork executor)
+	// has and gives up on this profile.
+	forkLayers []string
 	forkWeaker []string
 	// command returns the NsJail command for spec, and a cleanup to run
 	// after the jail has exited.
@@ -80,8 +84,11 @@ func pythonArgv(profileName string, spec jailSpec) []string {
 	return append(argv, spec.preload...)
 }
 
-func seccompPolicy(policies ...string) string {
+// seccompPolicy renders the Kafel policy with the given POLICY blocks in
+// force, first match first. jobs is the host uid range jobs run under.
+func seccompPolicy(jobs idRange, policies ...string) string {
 	var use bytes.Buffer
+	fmt.Fprintf(&use, "#define JOB_ID_MIN %d\n#define JOB_ID_END %d\n", jobs.first, jobs.end())
 	use.WriteString(infra.SeccompPolicy)
 	use.WriteString("\n")
 	for i, p := range policies {
@@ -99,16 +106,16 @@ var namespacesTemplate = template.Must(template.New("namespaces.cfg").Parse(infr
 // newNamespacesProfile: NsJail runs on the host as root and gives the job
 // fresh user, pid, net, mount, ipc, uts and cgroup namespaces, a read-only
 // bind of the tree, and a private size-capped /tmp.
-func newNamespacesProfile(rootfs, nsjail, workDir string, cg cgroupSupport) (*profile, error) {
+func newNamespacesProfile(rootfs, nsjail, workDir string, cg cgroupSupport, jobs idRange) (*profile, error) {
 	policyFile := filepath.Join(workDir, "namespaces.kafel")
-	if err := os.WriteFile(policyFile, []byte(seccompPolicy("deny_network", "deny_privilege", "deny_namespaces")), 0o600); err != nil {
+	if err := os.WriteFile(policyFile, []byte(seccompPolicy(jobs, "deny_network", "deny_privilege", "deny_identity", "deny_namespaces")), 0o600); err != nil {
 		return nil, fmt.Errorf("write seccomp policy: %w", err)
 	}
 	// The fork server creates each child's namespaces and mounts, so it
 	// runs without deny_namespaces; every child adds those rules itself
 	// before it reads the script.
 	zygotePolicyFile := filepath.Join(workDir, "zygote.kafel")
-	if err := os.WriteFile(zygotePolicyFile, []byte(seccompPolicy("deny_network", "deny_privilege")), 0o600); err != nil {
+	if err := os.WriteFile(zygotePolicyFile, []byte(seccompPolicy(jobs, "deny_network", "deny_privilege", "deny_identity")), 0o600); err != nil {
 		return nil, fmt.Errorf("write seccomp policy: %w", err)
 	}
 	layers := []string{"nsjail", "user_ns", "pid_ns", "net_ns", "mount_ns", "ipc_ns", "uts_ns", "cgroup_ns",
@@ -119,7 +126,16 @@ func newNamespacesProfile(rootfs, nsjail, workDir string, cg cgroupSupport) (*pr
 	if cg.pids {
 		layers = append(layers, "cgroup_pids")
 	}
-	p := &profile{name: ProfileNamespaces, layers: layers, forkWeaker: []string{
+	// Jobs forked by one zygote share its host uid; each is pid 1 of its
+	// own pid namespace instead.
+	var forkLayers []string
+	for _, l := range layers {
+		if l != "unique_uid" {
+			forkLayers = append(forkLayers, l)
+		}
+	}
+	forkLayers = append(forkLayers, "fork_server_single_use_children")
+	p := &profile{name: ProfileNamespaces, layers: layers, forkLayers: forkLayers, forkWeaker: []string{
 		"fork executor: concurrent jobs share the fork server's host uid; each has its own user, pid, mount, " +
 			"net, ipc and uts namespaces, so none can see, signal or trace another. SANDBOX_EXECUTOR=warm gives " +
 			"every job its own host uid as well",
@@ -200,7 +216,7 @@ const nsjailInTree = "/opt/nsjail/bin/nsjail"
 // clone_new* is off, rlimits are left to the harness (gVisor refuses some
 // that NsJail sets), /proc is not mounted, and seccomp is the network
 // barrier and the fork-bomb barrier.
-func newChrootProfile(rootfs string) *profile {
+func newChrootProfile(rootfs string, jobs idRange) *profile {
 	p := &profile{
 		name: ProfileChroot,
 		layers: []string{"nsjail", "chroot", "readonly_rootfs_by_permissions", "seccomp", "seccomp_no_sockets",
@@ -213,14 +229,16 @@ func newChrootProfile(rootfs string) *profile {
 			"no cgroup limits: memory is bounded per process by RLIMIT_AS",
 		},
 		forkWeaker: []string{
-			"fork executor: concurrent jobs share the fork server's uid; seccomp lets a job signal only itself, " +
-				"and with no fork, no /proc, no writable directory and no System V IPC nothing else is shared. " +
-				"SANDBOX_EXECUTOR=warm gives every job its own uid instead",
+			"fork executor: the fork server holds CAP_SETUID and CAP_SETGID (only to put each child under its " +
+				"job's own uid); every job drops all capabilities before the script is read",
 		},
 	}
-	jobPolicy := seccompPolicy("deny_network", "deny_privilege", "deny_namespaces", "deny_shared_ipc", "deny_fork")
-	// The fork server must fork; its children deny fork themselves.
-	zygotePolicy := seccompPolicy("deny_network", "deny_privilege", "deny_namespaces", "deny_shared_ipc")
+	p.forkLayers = append(append([]string{}, p.layers...), "fork_server_single_use_children")
+	jobPolicy := seccompPolicy(jobs, "deny_network", "deny_privilege", "deny_identity", "deny_namespaces", "deny_shared_ipc", "deny_fork")
+	// The fork server must fork, and switch each child to its job's uid;
+	// its children deny both themselves.
+	zygotePolicy := seccompPolicy(jobs, "deny_network", "deny_privilege", "switch_to_job_identity", "deny_identity",
+		"deny_namespaces", "deny_shared_ipc")
 	p.command = func(spec jailSpec) (*exec.Cmd, func(), error) {
 		l := spec.limits
 		policy, timeLimit := jobPolicy, int(l.Wall/time.Second)+5
@@ -239,6 +257,14 @@ func newChrootProfile(rootfs string) *profile {
 			"--pass_fd", strconv.Itoa(fdResult),
 			"--seccomp_string", policy,
 		}
+		var ambient []uintptr
+		if spec.zygote {
+			// Only to switch each child to its job's uid (see
+			// switch_to_job_identity in the policy). NsJail keeps the
+			// capabilities it is told to keep and nothing else.
+			ambient = []uintptr{unix.CAP_SETUID, unix.CAP_SETGID}
+			args = append(args, "--cap", "CAP_SETUID", "--cap", "CAP_SETGID")
+		}
 		for _, e := range jailEnv {
 			args = append(args, "--env", e)
 		}
@@ -246,10 +272,11 @@ func newChrootProfile(rootfs string) *profile {
 		args = append(args, pythonArgv(ProfileChroot, spec)...)
 		cmd := &exec.Cmd{Path: nsjailInTree, Args: args, Env: []string{}, Dir: "/"}
 		cmd.SysProcAttr = &syscall.SysProcAttr{
-			Chroot:     rootfs,
-			Credential: &syscall.Credential{Uid: uint32(spec.uid), Gid: uint32(spec.uid), Groups: []uint32{}},
-			Setpgid:    true,
-			Pdeathsig:  syscall.SIGKILL,
+			Chroot:      rootfs,
+			Credential:  &syscall.Credential{Uid: uint32(spec.uid), Gid: uint32(spec.uid), Groups: []uint32{}},
+			AmbientCaps: ambient,
+			Setpgid:     true,
+			Pdeathsig:   syscall.SIGKILL,
 		}
 		return cmd, func() {}, nil
 	}

@@ -38,10 +38,14 @@ type Health struct {
 
 // ForkServerStats describes the fast path's zygote.
 type ForkServerStats struct {
-	Alive     bool   `json:"alive"`
-	Forks     int64  `json:"forks"`
-	Restarts  int64  `json:"restarts"`
-	LastError string `json:"last_error,omitempty"`
+	Alive    bool  `json:"alive"`
+	Forks    int64 `json:"forks"`
+	Restarts int64 `json:"restarts"`
+	// SetupFailures counts jobs whose set-up failed before their script
+	// started; each replaced the fork server at once.
+	SetupFailures    int64  `json:"setup_failures"`
+	LastSetupFailure string `json:"last_setup_failure,omitempty"`
+	LastError        string `json:"last_error,omitempty"`
 }
 
 // PoolStats is a point-in-time view of capacity.

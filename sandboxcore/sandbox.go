@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,13 +60,16 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 		return nil, err
 	}
 
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	reap := newReaper()
 	prof, err := chooseProfile(ctx, cfg, workDir, uids, reap)
 	if err != nil {
 		os.RemoveAll(workDir)
 		return nil, err
 	}
-	launch := &launcher{prof: prof, uids: uids, reap: reap}
+	launch := &launcher{prof: prof, uids: uids, reap: reap, log: cfg.Logger}
 	s := &Sandbox{
 		cfg:     cfg,
 		prof:    prof,
@@ -91,9 +95,9 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 func chooseProfile(ctx context.Context, cfg Config, workDir string, uids *uidPool, reap *reaper) (*profile, error) {
 	var candidates []func() (*profile, error)
 	namespaces := func() (*profile, error) {
-		return newNamespacesProfile(cfg.Rootfs, cfg.NsjailPath, workDir, probeCgroups())
+		return newNamespacesProfile(cfg.Rootfs, cfg.NsjailPath, workDir, probeCgroups(), uids.ids)
 	}
-	chroot := func() (*profile, error) { return newChrootProfile(cfg.Rootfs), nil }
+	chroot := func() (*profile, error) { return newChrootProfile(cfg.Rootfs, uids.ids), nil }
 	switch cfg.Mode {
 	case ModeNamespaces:
 		candidates = append(candidates, namespaces)
@@ -106,7 +110,7 @@ func chooseProfile(ctx context.Context, cfg Config, workDir string, uids *uidPoo
 	for _, build := range candidates {
 		prof, err := build()
 		if err == nil {
-			err = probeProfile(ctx, &launcher{prof: prof, uids: uids, reap: reap}, cfg)
+			err = probeProfile(ctx, &launcher{prof: prof, uids: uids, reap: reap, log: cfg.Logger}, cfg)
 		}
 		if err == nil {
 			return prof, nil
@@ -308,26 +312,16 @@ func (s *Sandbox) Health() Health {
 		},
 	}
 	if s.forks != nil {
-		alive, forks, restarts, err := s.forks.stats()
+		fs := s.forks.stats()
 		h.Pool.WarmTarget, h.Pool.Warm = 1, 0
-		if alive {
+		if fs.Alive {
 			h.Pool.Warm = 1
 		}
-		h.ForkServer = &ForkServerStats{Alive: alive, Forks: forks, Restarts: restarts}
-		if err != nil {
-			h.ForkServer.LastError = err.Error()
-		}
+		h.ForkServer = &fs
 		h.Weaker = append(append([]string{}, h.Weaker...), s.prof.forkWeaker...)
-		// Jobs forked by one zygote share its host uid.
-		h.Layers = nil
-		for _, l := range s.prof.layers {
-			if l != "unique_uid" {
-				h.Layers = append(h.Layers, l)
-			}
-		}
-		h.Layers = append(h.Layers, "fork_server_single_use_children")
+		h.Layers = append([]string{}, s.prof.forkLayers...)
 		// Healthy while a fork server is up or the last start worked.
-		h.OK = !closing && (alive || err == nil)
+		h.OK = !closing && (fs.Alive || fs.LastError == "")
 		return h
 	}
 	h.Pool.WarmTarget, h.Pool.Warm = s.pool.target, len(s.pool.ready)

@@ -1,39 +1,48 @@
 package sandboxcore
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// errZygoteLost: the fork server died while the job ran; the job's outcome
-// is unknown and the execution may be retried on a fresh one.
-var errZygoteLost = errors.New("fork server died during the execution")
+// errZygoteLost: the fork server died during a job that may have started.
+// Its outcome is unknown and it is not run again: the caller gets a clear
+// error, never a silent second run.
+var errZygoteLost = errors.New("the fork server died while the script ran; it was not run again, because it may have started")
+
+// errJobNotStarted: the job never reached the script (it could not be
+// handed over, or its set-up failed), so running it on a fresh fork server
+// is safe.
+var errJobNotStarted = errors.New("the fork server could not set the job up")
 
 // zygote is one fork server: a jailed Python that has imported the preload
 // modules and forks a fresh, separately namespaced child per execution.
 type zygote struct {
 	cmd     *exec.Cmd
 	ctrl    *net.UnixConn
-	release func()
-	cleanup func()
 	log     *logTail
+	jobUIDs *uidPool // chroot profile: every job runs under a uid of its own
+	opLog   *slog.Logger
 
-	born   time.Time
-	forks  atomic.Int64
-	ready  chan struct{}
-	exited chan struct{} // the NsJail process is gone
-	dead   chan struct{} // closed once: the control channel is gone
+	born    time.Time
+	forks   atomic.Int64
+	stopped atomic.Bool
+	ready   chan struct{}
+	exited  chan struct{} // the NsJail process is gone
+	dead    chan struct{} // closed once: the control channel is gone
 
 	mu      sync.Mutex
 	nextID  int64
@@ -48,39 +57,43 @@ type zygoteMessage struct {
 	CPU    float64 `json:"cpu"`
 }
 
-func startZygote(p *profile, spec jailSpec, release func(), reap *reaper) (z *zygote, err error) {
+func startZygote(p *profile, spec jailSpec, release func(), reap *reaper, jobUIDs *uidPool, opLog *slog.Logger) (z *zygote, err error) {
 	spec.zygote = true
 	cmd, cleanup, err := p.command(spec)
 	if err != nil {
 		release()
 		return nil, err
 	}
+	var parentEnds []io.Closer
+	defer func() {
+		if err != nil {
+			for _, c := range parentEnds {
+				c.Close()
+			}
+			cleanup()
+			release()
+		}
+	}()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		cleanup()
-		release()
 		return nil, fmt.Errorf("socketpair: %w", err)
 	}
 	parent, child := os.NewFile(uintptr(fds[0]), "zygote-ctrl"), os.NewFile(uintptr(fds[1]), "zygote-ctrl-child")
 	defer child.Close()
-	logR, logW, err := os.Pipe()
-	if err != nil {
-		parent.Close()
-		cleanup()
-		release()
-		return nil, fmt.Errorf("pipe: %w", err)
-	}
-	defer logW.Close()
 	conn, err := net.FileConn(parent)
 	parent.Close()
 	if err != nil {
-		logR.Close()
-		cleanup()
-		release()
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
+	parentEnds = append(parentEnds, conn)
+	logR, logW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("pipe: %w", err)
+	}
+	defer logW.Close()
+	parentEnds = append(parentEnds, logR)
 	z = &zygote{
-		cmd: cmd, ctrl: conn.(*net.UnixConn), release: release, cleanup: cleanup, log: newLogTail(logR),
+		cmd: cmd, ctrl: conn.(*net.UnixConn), log: newLogTail(logR), jobUIDs: jobUIDs, opLog: opLog,
 		born: time.Now(), ready: make(chan struct{}), exited: make(chan struct{}), dead: make(chan struct{}),
 		waiting: map[int64]*zygoteJob{},
 	}
@@ -89,9 +102,6 @@ func startZygote(p *profile, spec jailSpec, release func(), reap *reaper) (z *zy
 	cmd.Stderr = logW
 	cmd.ExtraFiles = []*os.File{child, logW}
 	if err := cmd.Start(); err != nil {
-		z.ctrl.Close()
-		cleanup()
-		release()
 		return nil, fmt.Errorf("start fork server: %w", err)
 	}
 	reap.own(cmd.Process.Pid)
@@ -155,7 +165,11 @@ func (z *zygote) readLoop() {
 	}
 }
 
+// alive: the fork server can take jobs (it is neither gone nor stopped).
 func (z *zygote) alive() bool {
+	if z.stopped.Load() {
+		return false
+	}
 	select {
 	case <-z.dead:
 		return false
@@ -185,30 +199,63 @@ func (z *zygote) run(ctx context.Context, req harnessRequest, l Limits) (runOutc
 			parentEnds, childEnds = append(parentEnds, w), append(childEnds, r)
 		}
 	}
+	defer closeAll(childEnds) // the fork server holds its own copies once sent
 	pipes := jobPipes{stdin: parentEnds[0], stdout: parentEnds[1], stderr: parentEnds[2], result: parentEnds[3]}
 
 	job := &zygoteJob{z: z, finished: make(chan struct{})}
+	if z.jobUIDs != nil {
+		lease, err := z.jobUIDs.take()
+		if err != nil {
+			pipes.close()
+			return runOutcome{}, fmt.Errorf("%w: %v", errJobNotStarted, err)
+		}
+		job.lease = lease
+	}
 	z.mu.Lock()
 	z.nextID++
 	job.id = z.nextID
 	z.waiting[job.id] = job
 	z.mu.Unlock()
 
-	msg, _ := json.Marshal(map[string]any{"op": "run", "id": job.id})
-	rights := unix.UnixRights(int(childEnds[0].Fd()), int(childEnds[1].Fd()), int(childEnds[2].Fd()), int(childEnds[3].Fd()))
-	_, _, err := z.ctrl.WriteMsgUnix(msg, rights, nil)
-	closeAll(childEnds) // the fork server holds its own copies now
-	if err != nil {
-		z.forget(job.id)
-		pipes.close()
-		return runOutcome{}, fmt.Errorf("send job to fork server: %v: %w", err, errZygoteLost)
+	op := map[string]any{"op": "run", "id": job.id}
+	if job.lease != nil {
+		op["uid"] = job.lease.uid
 	}
+	msg, _ := json.Marshal(op)
+	rights := unix.UnixRights(int(childEnds[0].Fd()), int(childEnds[1].Fd()), int(childEnds[2].Fd()), int(childEnds[3].Fd()))
+	if _, _, err := z.ctrl.WriteMsgUnix(msg, rights, nil); err != nil {
+		z.forget(job.id)
+		job.finish(exitStatus{})
+		pipes.close()
+		return runOutcome{}, fmt.Errorf("%w: send job to fork server: %v", errJobNotStarted, err)
+	}
+	closeAll(childEnds)
+	childEnds = nil
 	z.forks.Add(1)
 	out := collect(ctx, job, pipes, req, l)
-	if !out.exit.known && !out.canceled && out.settled == nil {
+	switch {
+	case out.canceled || out.wallExceeded || out.settled != nil:
+		return out, nil
+	case !out.started:
+		// Nothing of the script ran: its set-up failed in the child, or
+		// the fork server died before handing it over.
+		return out, fmt.Errorf("%w: %s", errJobNotStarted, setupFailure(out, z))
+	case !out.exit.known:
 		return out, fmt.Errorf("%w: %s", errZygoteLost, z.diagnostics())
 	}
 	return out, nil
+}
+
+// setupFailure says why a job never started, for the operator: the
+// child's own report of its set-up, else the fork server's log.
+func setupFailure(out runOutcome, z *zygote) string {
+	if msg := bytes.TrimSpace(out.stderr.data); len(msg) > 0 {
+		return string(msg)
+	}
+	if out.exit.known {
+		return fmt.Sprintf("the job's process ended with status %d before the script started; fork server log: %s", out.exit.code, z.diagnostics())
+	}
+	return "the fork server ended before the script started: " + z.diagnostics()
 }
 
 func (z *zygote) forget(id int64) {
@@ -217,18 +264,14 @@ func (z *zygote) forget(id int64) {
 	z.mu.Unlock()
 }
 
-// stop kills the fork server, and with it (PDEATHSIG) every job it holds.
+// stop kills the fork server and every job it holds: in the namespaces
+// profile they die with its pid namespace; in the chroot profile each job's
+// uid is swept as its job is finished (zygoteJob.finish).
 func (z *zygote) stop() {
+	z.stopped.Store(true)
 	z.ctrl.Close()
 	if z.cmd.Process != nil {
-		_ = syscall.Kill(-z.cmd.Process.Pid, syscall.SIGTERM)
-		go func() {
-			select {
-			case <-z.exited:
-			case <-time.After(time.Second):
-				_ = syscall.Kill(-z.cmd.Process.Pid, syscall.SIGKILL)
-			}
-		}()
+		stopGroup(z.cmd.Process.Pid, z.exited)
 	}
 }
 
@@ -238,33 +281,67 @@ func (z *zygote) diagnostics() string { return z.log.String() }
 type zygoteJob struct {
 	z        *zygote
 	id       int64
+	lease    *uidLease // chroot profile: the job's own uid
 	once     sync.Once
 	finished chan struct{}
 	exit     exitStatus
 }
 
+// finish records how the job ended. In the chroot profile the job's uid is
+// swept first, so the job counts as finished (and its slot as free) only
+// once nothing runs under that uid: a reaped job (known status) was its
+// uid's only process, as chroot-profile jobs cannot create processes; an
+// unknown end (the fork server died) waits until the sweep has ended every
+// process of the uid.
 func (j *zygoteJob) finish(st exitStatus) {
 	j.once.Do(func() {
 		j.exit = st
-		close(j.finished)
+		if j.lease == nil {
+			close(j.finished)
+			return
+		}
+		if st.known {
+			j.releaseUID(j.lease.releaseReaped())
+			close(j.finished)
+			return
+		}
+		go func() {
+			j.releaseUID(j.lease.release())
+			close(j.finished)
+		}()
 	})
+}
+
+func (j *zygoteJob) releaseUID(err error) {
+	if err != nil {
+		j.z.opLog.Error("sandbox: a job's uid is still in use after its job ended", "error", err.Error())
+	}
 }
 
 func (j *zygoteJob) done() <-chan struct{} { return j.finished }
 
 func (j *zygoteJob) kill() {
-	msg, _ := json.Marshal(map[string]any{"op": "kill", "id": j.id})
-	if _, err := j.z.ctrl.Write(msg); err != nil {
-		// The fork server is gone, and its children with it.
-		j.finish(exitStatus{})
-		return
+	if j.lease != nil {
+		// The server ends the job itself, as the job's uid: nothing the job
+		// can reach or clear stands in the way. The fork server then reaps
+		// it and reports its status.
+		if err := j.lease.kill(); err != nil {
+			j.z.opLog.Error("sandbox: could not kill a job", "error", err.Error())
+		}
+	} else {
+		msg, _ := json.Marshal(map[string]any{"op": "kill", "id": j.id})
+		if _, err := j.z.ctrl.Write(msg); err != nil {
+			// The fork server is gone, and its children with it.
+			j.finish(exitStatus{})
+			return
+		}
 	}
 	go func() {
 		select {
 		case <-j.finished:
 		case <-time.After(killConfirmTimeout):
 			// A fork server that cannot confirm a kill is not trusted
-			// further: stopping it kills every child it holds.
+			// further: stopping it ends every job it holds.
 			j.z.stop()
 		}
 	}()

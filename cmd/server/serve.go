@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -41,6 +42,10 @@ func serve(stderr io.Writer) int {
 	}
 	port := envOr("PORT", "8080")
 	shutdownTimeout, err := durationEnv("SHUTDOWN_TIMEOUT", 9*time.Second)
+	if err != nil {
+		return fail("bad configuration", err)
+	}
+	bodyTimeout, err := durationEnv("BODY_READ_TIMEOUT", 60*time.Second)
 	if err != nil {
 		return fail("bad configuration", err)
 	}
@@ -80,7 +85,7 @@ func serve(stderr io.Writer) int {
 		_ = svc.Close(context.Background())
 		return fail("listen", err)
 	}
-	return instance{svc: svc, fw: fw, ide: ide, log: log, shutdownTimeout: shutdownTimeout}.run(ctx, ln)
+	return instance{svc: svc, fw: fw, ide: ide, log: log, shutdownTimeout: shutdownTimeout, bodyTimeout: bodyTimeout}.run(ctx, ln)
 }
 
 // instance is a started server's parts.
@@ -90,6 +95,9 @@ type instance struct {
 	ide             http.Handler
 	log             *slog.Logger
 	shutdownTimeout time.Duration
+	// bodyTimeout bounds how long a caller may take to send its request
+	// body; the execution after it is bounded by its own limits.
+	bodyTimeout time.Duration
 }
 
 // run serves on ln until ctx ends (exit 0 after a clean shutdown) or the
@@ -99,7 +107,7 @@ type instance struct {
 func (in instance) run(ctx context.Context, ln net.Listener) int {
 	log := in.log
 	srv := &http.Server{
-		Handler:           newMux(in.svc, in.fw.url, in.ide, log),
+		Handler:           newMux(in.svc, in.fw.url, in.ide, log, in.bodyTimeout),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       90 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -144,7 +152,7 @@ func (in instance) run(ctx context.Context, ln net.Listener) int {
 
 // newMux is the public surface: the framework's functions behind a proxy,
 // health, metrics and the IDE.
-func newMux(svc *function.Service, inner *url.URL, ide http.Handler, log *slog.Logger) http.Handler {
+func newMux(svc *function.Service, inner *url.URL, ide http.Handler, log *slog.Logger, bodyTimeout time.Duration) http.Handler {
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(inner)
@@ -157,10 +165,18 @@ func newMux(svc *function.Service, inner *url.URL, ide http.Handler, log *slog.L
 			IdleConnTimeout:     90 * time.Second,
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			b, _ := r.Context().Value(watchedBodyKey{}).(*watchedBody)
+			if b != nil && errors.Is(b.failed(), os.ErrDeadlineExceeded) {
+				// The body deadline also cancels the request's context;
+				// the caller is still there to be told.
+				log.Warn("request body not received in time", "path", r.URL.Path, "timeout", bodyTimeout.String())
+				function.WriteInvalidRequest(w, fmt.Sprintf("the request body was not received within %v", bodyTimeout))
+				return
+			}
 			if r.Context().Err() != nil {
 				return // the client left; nobody to answer
 			}
-			if b, ok := r.Context().Value(watchedBodyKey{}).(*watchedBody); ok && b.failed() != nil {
+			if b != nil && b.failed() != nil {
 				// The caller's body broke off, not the framework.
 				log.Warn("request body could not be read", "path", r.URL.Path, "error", b.failed().Error())
 				function.WriteInvalidRequest(w, "the request body could not be read")
@@ -172,6 +188,12 @@ func newMux(svc *function.Service, inner *url.URL, ide http.Handler, log *slog.L
 	}
 	forward := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && r.Body != http.NoBody {
+			// A deadline for the body alone: a caller trickling bytes must
+			// not hold a connection and a handler. It applies only until
+			// the body ends, so the execution that follows is not cut by it.
+			if bodyTimeout > 0 {
+				r.Body = newBodyDeadline(r.Body, http.NewResponseController(w), bodyTimeout)
+			}
 			// The proxy wraps the body it forwards, so its error handler
 			// finds this one through the context.
 			b := &watchedBody{ReadCloser: r.Body}
@@ -204,6 +226,39 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err != nil && !errors.Is(err, io.EOF) {
 		b.err.CompareAndSwap(nil, &err)
+	}
+	return n, err
+}
+
+// bodyDeadline breaks off a request body that has not ended by its
+// deadline, by expiring the connection's read deadline then; a body that
+// ended in time leaves the connection's deadline alone.
+type bodyDeadline struct {
+	io.ReadCloser
+	mu    sync.Mutex
+	ended bool
+	timer *time.Timer
+}
+
+func newBodyDeadline(body io.ReadCloser, rc *http.ResponseController, timeout time.Duration) *bodyDeadline {
+	b := &bodyDeadline{ReadCloser: body}
+	b.timer = time.AfterFunc(timeout, func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if !b.ended {
+			_ = rc.SetReadDeadline(time.Now())
+		}
+	})
+	return b
+}
+
+func (b *bodyDeadline) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.mu.Lock()
+		b.ended = true
+		b.mu.Unlock()
+		b.timer.Stop()
 	}
 	return n, err
 }

@@ -184,7 +184,7 @@ func startInstance(t *testing.T, inner http.Handler) *testInstance {
 		stopFramework: func(err error) { done <- err },
 	}
 	in := instance{svc: svc, fw: &framework{url: fu, done: done}, ide: http.NotFoundHandler(),
-		log: function.NewLogger(logs), shutdownTimeout: 5 * time.Second}
+		log: function.NewLogger(logs), shutdownTimeout: 5 * time.Second, bodyTimeout: 2 * time.Second}
 	go func() { ti.code <- in.run(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
@@ -263,7 +263,7 @@ func realMux(t *testing.T) (string, *syncbuf.Buffer) {
 		t.Fatal(err)
 	}
 	logs := &syncbuf.Buffer{}
-	srv := httptest.NewServer(newMux(svc, fw.url, http.NotFoundHandler(), function.NewLogger(logs)))
+	srv := httptest.NewServer(newMux(svc, fw.url, http.NotFoundHandler(), function.NewLogger(logs), 2*time.Second))
 	t.Cleanup(srv.Close)
 	return srv.URL, logs
 }
@@ -361,5 +361,59 @@ func TestExecuteBrokenBodyIsTheCallersFault(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "functions framework unreachable") {
 		t.Fatalf("blamed the framework: %s", logs.String())
+	}
+}
+
+// A caller that trickles its body gets a 400 at the body deadline; a slow
+// execution after a prompt body is not cut by it.
+func TestExecuteBodyReadDeadline(t *testing.T) {
+	base, logs := realMux(t)
+	u, _ := url.Parse(base)
+	conn, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	body := `{"script": "def main():\n    return 1\n"}`
+	if _, err := fmt.Fprintf(conn, "POST /execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(body)); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for i := 0; i < len(body); i++ {
+			if _, err := conn.Write([]byte{body[i]}); err != nil {
+				return
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}()
+	start := time.Now()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 400 || !strings.Contains(string(raw), "not received within") {
+		t.Fatalf("status %d: %s\nlogs: %s", resp.StatusCode, raw, logs.String())
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("answered after %v, body deadline 2s", took)
+	}
+
+	// A prompt body and an answer that comes after the body deadline.
+	ti := startInstance(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		time.Sleep(3 * time.Second)
+		_, _ = io.WriteString(w, "slow-ok")
+	}))
+	resp2, err := http.Post(ti.url+"/execute", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp2.Body.Close()
+	raw, _ = io.ReadAll(resp2.Body)
+	if resp2.StatusCode != 200 || string(raw) != "slow-ok" {
+		t.Fatalf("slow answer after a prompt body: status %d: %s\nlogs: %s", resp2.StatusCode, raw, ti.logs.String())
 	}
 }

@@ -8,7 +8,10 @@
 #
 # Job protocol with sandboxcore (Go):
 #   fd 3      result channel. After preloading, the harness writes b"R\n"
-#             (ready). After the run it writes one frame: the request's token,
+#             (ready). Right before the script's own code runs it writes
+#             b"S\n" (started): a job that ends without it never ran any of
+#             the script, so Go may run it again elsewhere. After the run it
+#             writes one frame: the request's token,
 #             a newline, then a JSON envelope {"ok": true, "result": ...} or
 #             {"ok": false, "error": {...}}. The frame comes after main()
 #             returns, so the script cannot append to it; Go takes the last
@@ -29,6 +32,7 @@ RESULT_FD = 3
 _os_write = os.write
 _os_exit = os._exit
 _os_closerange = os.closerange
+_os_fstat = os.fstat
 _dumps = json.dumps
 
 
@@ -94,8 +98,23 @@ def _user_frames(tb):
     return traceback.StackSummary.from_list([])
 
 
+# Error texts are the script's own words (an exception's message, a deep
+# traceback): bounded, so that an error always fits in its frame.
+_MAX_MESSAGE = 8 << 10
+_MAX_TRACEBACK = 64 << 10
+
+
+def _clip(text, limit, keep_end=False):
+    if len(text) <= limit:
+        return text
+    cut = len(text) - limit
+    if keep_end:
+        return "[%d characters cut]...\n" % cut + text[-limit:]
+    return text[:limit] + "...[%d characters cut]" % cut
+
+
 def _error(code, message, exc=None, line=0, column=0):
-    err = {"code": code, "message": message}
+    err = {"code": code, "message": _clip(message, _MAX_MESSAGE)}
     if exc is not None:
         import traceback
 
@@ -104,7 +123,7 @@ def _error(code, message, exc=None, line=0, column=0):
         lines = ["Traceback (most recent call last):\n"] if frames else []
         lines += frames.format()
         lines += traceback.format_exception_only(type(exc), exc)
-        err["traceback"] = "".join(lines)
+        err["traceback"] = _clip("".join(lines), _MAX_TRACEBACK, keep_end=True)
         script_frames = [f for f in frames if f.filename == "<script>"]
         if script_frames and not line:
             line = script_frames[-1].lineno or 0
@@ -217,6 +236,8 @@ def serve_request():
     token = request["token"].encode()
     _apply_limits(limits)
     _bind_std_streams()
+    channel = os.fstat(RESULT_FD)
+    _write_all(RESULT_FD, b"S\n")
     outcome = _run(request)
     try:
         payload = _encode(outcome, limits.get("result_bytes", 0))
@@ -228,6 +249,11 @@ def serve_request():
         except BaseException:
             pass
     try:
+        # A script that put something else on fd 3 (dup2 of /dev/null)
+        # would swallow the frame: say so instead (exit status 3).
+        now = _os_fstat(RESULT_FD)
+        if (now.st_dev, now.st_ino) != (channel.st_dev, channel.st_ino):
+            _os_exit(3)
         _write_all(RESULT_FD, token + b"\n" + payload)
     except OSError:
         _os_exit(3)
@@ -284,18 +310,25 @@ SECCOMP_MODE_FILTER = 2
 EPERM = 1
 
 # x86_64 syscall numbers the child denies on top of the zygote's policy.
-# Keep in step with POLICY deny_namespaces (and deny_fork) in
-# infra/seccomp/policy.kafel: the attack tests run on this path too.
 _NR = {
     "clone": 56, "fork": 57, "vfork": 58, "kill": 62, "pivot_root": 155,
     "mount": 165, "umount2": 166, "tkill": 200, "tgkill": 234,
     "rt_sigqueueinfo": 129, "rt_tgsigqueueinfo": 297, "unshare": 272,
     "setns": 308, "open_tree": 428, "move_mount": 429, "fsopen": 430,
     "fsconfig": 431, "fsmount": 432, "fspick": 433, "pidfd_open": 434,
-    "pidfd_send_signal": 424, "mount_setattr": 442,
+    "pidfd_send_signal": 424, "mount_setattr": 442, "prctl": 157,
+    "setuid": 105, "setgid": 106, "setreuid": 113, "setregid": 114, "setresuid": 117,
+    "setresgid": 119, "setfsuid": 122, "setfsgid": 123, "setgroups": 116,
 }
-_CHILD_DENY = ["unshare", "setns", "mount", "umount2", "pivot_root", "open_tree", "move_mount",
-               "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr"]
+# The zygote's own policy leaves these to it; every child denies them
+# before the script runs. They are POLICY deny_namespaces (less clone, by
+# its flags, below) and POLICY deny_identity of infra/seccomp/policy.kafel:
+# a Go test (TestChildDenyListMatchesPolicy) checks that the lists agree.
+_CHILD_DENY_NAMESPACES = ["unshare", "setns", "mount", "umount2", "pivot_root", "open_tree", "move_mount",
+                          "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr"]
+_CHILD_DENY_IDENTITY = ["setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
+                        "setfsuid", "setfsgid", "setgroups"]
+_CHILD_DENY = _CHILD_DENY_NAMESPACES + _CHILD_DENY_IDENTITY
 
 
 def _bpf_program(chroot_mode, own_pid):
@@ -319,6 +352,9 @@ def _bpf_program(chroot_mode, own_pid):
     ]
     for name in _CHILD_DENY:
         prog += [(JEQ, 0, 1, _NR[name]), (RET, 0, 0, ERRNO)]
+    # The parent-death signal stays as the harness set it.
+    prog += [(JEQ, 0, 4, _NR["prctl"]), (LD_ABS, 0, 0, arg_lo(0)), (JEQ, 0, 1, PR_SET_PDEATHSIG),
+             (RET, 0, 0, ERRNO), (LD_ABS, 0, 0, nr_off)]
     # clone with any namespace flag.
     prog += [(JEQ, 0, 4, _NR["clone"]), (LD_ABS, 0, 0, arg_lo(0)), (JSET, 0, 1, CLONE_NEW_ANY),
              (RET, 0, 0, ERRNO), (LD_ABS, 0, 0, nr_off)]
@@ -329,8 +365,9 @@ def _bpf_program(chroot_mode, own_pid):
             prog += [(JEQ, 0, 1, _NR[name]), (RET, 0, 0, ERRNO)]
         prog += [(JEQ, 0, 4, _NR["clone"]), (LD_ABS, 0, 0, arg_lo(0)), (JSET, 1, 0, CLONE_THREAD),
                  (RET, 0, 0, ERRNO), (LD_ABS, 0, 0, nr_off)]
-        # Jobs share the zygote's uid here: signals may target only the
-        # job's own process, never a neighbour.
+        # Every job has a uid of its own, so the kernel already refuses
+        # signals to any other process; this keeps signals to the job's own
+        # process even so.
         for name in ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"):
             prog += [(JEQ, 0, 4, _NR[name]), (LD_ABS, 0, 0, arg_lo(0)), (JEQ, 1, 0, own_pid),
                      (RET, 0, 0, ERRNO), (LD_ABS, 0, 0, nr_off)]
@@ -391,6 +428,21 @@ class _Libc:
                 return cap - 1
         return 63
 
+    def clear_capabilities(self):
+        """Empties every capability set but the bounding one, which only
+        CAP_SETPCAP could change (chroot profile: with no_new_privs, nothing
+        can refill the others)."""
+        c = self.ctypes
+        PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+        self.check(self.lib.prctl(c.c_ulong(PR_CAP_AMBIENT), c.c_ulong(PR_CAP_AMBIENT_CLEAR_ALL), 0, 0, 0),
+                   "clear ambient capabilities")
+        header = (c.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+        data = (c.c_uint32 * 6)()
+        self.check(self.lib.capset(header, data), "capset")
+        self.check(self.lib.capget(header, data), "capget")
+        if any(data):
+            raise OSError("capabilities remain after capset: %r" % list(data))
+
     def drop_capabilities(self, last_cap):
         c = self.ctypes
         drop, op = self.lib.prctl, c.c_ulong(PR_CAPBSET_DROP)
@@ -429,21 +481,30 @@ def _move_high(fds):
     return [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100) for fd in fds]
 
 
-def _take_job_fds(sock):
-    """Waits for the job's descriptors and puts them at 0-3 (then never
-    returns: it runs the job)."""
+def _receive_job(sock):
+    """Waits for the job: the zygote's message and the job's descriptors,
+    moved out of the way of 0-3."""
     import socket
 
     conn = socket.socket(fileno=sock)
-    _, fds, _, _ = socket.recv_fds(conn, 1024, 4)
+    msg, fds, _, _ = socket.recv_fds(conn, 1024, 4)
     if len(fds) != 4:
         _os_exit(255)
     high = _move_high(fds)
     conn.close()
-    for target, fd in enumerate(high):
-        os.dup2(fd, target)
-    os.closerange(4, 65536)
-    serve_request()
+    return json.loads(msg), high
+
+
+def _run_job(fds):
+    """Puts the job's descriptors at 0-3 and runs it; never returns (this is
+    a fork of the zygote: nothing may unwind into the zygote's loop)."""
+    try:
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+        os.closerange(4, 65536)
+        serve_request()
+    except BaseException:
+        _setup_failed()
 
 
 def _become_chroot_spare(libc, sock, zygote_pid):
@@ -465,10 +526,23 @@ def _become_chroot_spare(libc, sock, zygote_pid):
         sock = _move_high([sock])[0]
         os.dup2(sock, 0)
         os.closerange(3, 65536)
+        job, fds = _receive_job(0)
+        # The job's own host uid, leased by Go: the kernel's permission
+        # checks (kill, prlimit, F_SETOWN, sched_*, setpriority) then keep
+        # it away from the zygote, the spares and every other job.
+        uid = int(job["uid"])
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+        libc.clear_capabilities()
+        # A change of credentials clears the parent-death signal.
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != zygote_pid:
+            _os_exit(255)
         libc.install_filter(_bpf_program(True, os.getpid()))
-        _take_job_fds(0)
     except BaseException:
         _setup_failed()
+    _run_job(fds)
 
 
 def _setup_failed():
@@ -507,9 +581,10 @@ def _become_cloned_spare(libc, sock, sync_fd, tmp_bytes, last_cap, program):
         os.chdir("/tmp")
         libc.drop_capabilities(last_cap)
         libc.install_filter(program)
-        _take_job_fds(0)
+        _, fds = _receive_job(0)
     except BaseException:
         _setup_failed()
+    _run_job(fds)
 
 
 class _Spare:
@@ -604,7 +679,7 @@ def serve_zygote(chroot_mode, spares_wanted, tmp_bytes, preload):
                 if req["op"] == "run":
                     spare = spares.pop(0) if spares else make_spare()
                     try:
-                        socket.send_fds(spare.sock, [b"job"], fds)
+                        socket.send_fds(spare.sock, [_dumps({"uid": req.get("uid", 0)}).encode()], fds)
                     except OSError:
                         pass  # the spare died; its reaping reports the job as lost
                     spare.sock.close()
