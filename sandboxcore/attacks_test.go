@@ -1,6 +1,6 @@
 package sandboxcore
 
-// One test per row of shared/THREATS.md, each run in both profiles, each
+// One test per row of docs/threat-model.md, each run in both profiles, each
 // checking the host side as well as what the script reports, and each
 // followed by a normal script that must still work.
 

@@ -62,11 +62,7 @@ func policyCalls(t *testing.T, name string) []string {
 	}
 	body = regexp.MustCompile(`//[^\n]*`).ReplaceAllString(body[:end], "")
 	body = regexp.MustCompile(`\{[^{}]*\}`).ReplaceAllString(strings.Replace(body, "ERRNO(1) {", "", 1), "")
-	var calls []string
-	for _, f := range strings.FieldsFunc(body, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '}' }) {
-		calls = append(calls, f)
-	}
-	return calls
+	return strings.FieldsFunc(body, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '}' })
 }
 
 // harnessList reads a list of quoted names assigned to name in the harness.

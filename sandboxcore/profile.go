@@ -66,6 +66,10 @@ type profile struct {
 	// has and gives up on this profile.
 	forkLayers []string
 	forkWeaker []string
+	// probeFork, where set, tells whether the fork executor's needs are
+	// met on this host; forkUnavailable holds its answer.
+	probeFork       func(*uidPool) error
+	forkUnavailable error
 	// command returns the NsJail command for spec, and a cleanup to run
 	// after the jail has exited.
 	command func(spec jailSpec) (*exec.Cmd, func(), error)
@@ -234,6 +238,7 @@ func newChrootProfile(rootfs string, jobs idRange) *profile {
 		},
 	}
 	p.forkLayers = append(append([]string{}, p.layers...), "fork_server_single_use_children")
+	p.probeFork = func(uids *uidPool) error { return probeJobUIDSwitch(rootfs, uids) }
 	jobPolicy := seccompPolicy(jobs, "deny_network", "deny_privilege", "deny_identity", "deny_namespaces", "deny_shared_ipc", "deny_fork")
 	// The fork server must fork, and switch each child to its job's uid;
 	// its children deny both themselves.
@@ -281,4 +286,26 @@ func newChrootProfile(rootfs string, jobs idRange) *profile {
 		return cmd, func() {}, nil
 	}
 	return p
+}
+
+// probeJobUIDSwitch checks that a process in the tree can be started with
+// the ambient capabilities the chroot profile's fork server needs to put
+// each job under its own uid. Old gVisor releases refuse PR_CAP_AMBIENT.
+func probeJobUIDSwitch(rootfs string, uids *uidPool) error {
+	lease, err := uids.take()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = lease.release() }()
+	cmd := &exec.Cmd{Path: "/usr/bin/true", Args: []string{"true"}, Env: []string{}, Dir: "/"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Chroot:      rootfs,
+		Credential:  &syscall.Credential{Uid: uint32(lease.uid), Gid: uint32(lease.uid), Groups: []uint32{}},
+		AmbientCaps: []uintptr{unix.CAP_SETUID, unix.CAP_SETGID},
+		Pdeathsig:   syscall.SIGKILL,
+	}
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("ambient CAP_SETUID/CAP_SETGID for the fork server: %w", err)
+	}
+	return nil
 }

@@ -70,6 +70,13 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 		return nil, err
 	}
 	launch := &launcher{prof: prof, uids: uids, reap: reap, log: cfg.Logger}
+	if cfg.Executor == ExecutorFork && prof.forkUnavailable != nil {
+		// Fail closed on the fast path, not on the service: single-use
+		// jails keep every guarantee, each under its own uid.
+		cfg.Logger.Warn("sandbox: the fork executor cannot run on this host; using single-use jails", "reason", prof.forkUnavailable.Error())
+		prof.weaker = append(prof.weaker, "fork executor unavailable here ("+prof.forkUnavailable.Error()+"): warm single-use jails serve instead")
+		cfg.Executor = ExecutorWarm
+	}
 	s := &Sandbox{
 		cfg:     cfg,
 		prof:    prof,
@@ -113,6 +120,9 @@ func chooseProfile(ctx context.Context, cfg Config, workDir string, uids *uidPoo
 			err = probeProfile(ctx, &launcher{prof: prof, uids: uids, reap: reap, log: cfg.Logger}, cfg)
 		}
 		if err == nil {
+			if prof.probeFork != nil {
+				prof.forkUnavailable = prof.probeFork(uids)
+			}
 			return prof, nil
 		}
 		failures = append(failures, err.Error())

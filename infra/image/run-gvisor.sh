@@ -6,7 +6,8 @@
 #                                         with infra/image/build-image.sh)
 #
 # Settings (see infra/image/README.md for why each):
-#   - Debian's runsc, OCI bundle made from `podman export` of the image;
+#   - a current runsc (infra/setup/runsc.sh builds it, pinned, from the Go
+#     module proxy; default platform), OCI bundle made from `podman export`;
 #   - process = the image's ENTRYPOINT and ENV, uid 0, with the default
 #     container capability set (Docker's), which has no CAP_SYS_ADMIN;
 #   - runsc --network=host: gVisor's sandbox uses the host's network stack, so
@@ -45,7 +46,8 @@ attack_run=${GVISOR_ATTACK_RUN:-^TestAttack.*/chroot$}
 # tests, e.g. GVISOR_ENV="SANDBOX_EXECUTOR=warm". Nothing secret: they end up
 # in config.json.
 extra_env=${GVISOR_ENV:-}
-runsc=(runsc --root "$state" --network=host --ignore-cgroups)
+runsc_bin=$(bash infra/setup/runsc.sh)
+runsc=("$runsc_bin" --root "$state" --network=host --ignore-cgroups)
 # GVISOR_DEBUG=1: gVisor's debug log and a strace of every syscall in the
 # sandbox, in build/image/gvisor/runsc-debug/ (large; for diagnosing a hang).
 if [ "${GVISOR_DEBUG:-0}" = 1 ]; then
@@ -91,7 +93,7 @@ log "compiling sandboxcore tests"
 mkdir -p "$bundle/rootfs/opt/python-api-tests"
 CGO_ENABLED=0 go test -c -o "$bundle/rootfs/opt/python-api-tests/sandboxcore.test" ./sandboxcore
 
-(cd "$bundle" && runsc spec)
+(cd "$bundle" && "$runsc_bin" spec)
 env_json=$(podman image inspect --format '{{json .Config.Env}}' "$tag")
 entry_json=$(podman image inspect --format '{{json .Config.Entrypoint}}' "$tag")
 python3 - "$bundle" "$port" "$env_json" "$entry_json" "$extra_env" <<'EOF'
