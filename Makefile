@@ -42,6 +42,7 @@ run: deps rootfs build
 	PORT=$(PORT) SANDBOX_ROOTFS=$(ROOTFS) ./bin/server
 
 lint: client
+	@bash infra/setup/check-tracked.sh
 	@files=$$(gofmt -l $$(git ls-files '*.go'; git ls-files --others --exclude-standard '*.go')); \
 		if [ -n "$$files" ]; then echo "gofmt: these files need formatting:"; echo "$$files"; exit 1; fi
 	$(GO) vet ./...

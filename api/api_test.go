@@ -42,7 +42,7 @@ func load(t *testing.T) doc {
 }
 
 // The codes the HTTP layer adds to sandboxcore's.
-var httpCodes = []sandboxcore.Code{"unauthorized", "method_not_allowed", "unsupported_media_type", "unavailable"}
+var httpCodes = []sandboxcore.Code{"unauthorized", "method_not_allowed", "unsupported_media_type"}
 
 func TestEveryCodeAndStatusIsDocumented(t *testing.T) {
 	d := load(t)
@@ -99,5 +99,43 @@ func TestEveryCodeAndStatusIsDocumented(t *testing.T) {
 		if d.Paths[p] == nil {
 			t.Errorf("%s missing", p)
 		}
+	}
+}
+
+// The request bounds the contract states are the sandbox's own defaults
+// (sandboxcore.Config.Check owns them).
+func TestRequestBoundsAreTheSandboxDefaults(t *testing.T) {
+	d := load(t)
+	cfg := sandboxcore.DefaultConfig()
+	type bounds struct {
+		Minimum *int64 `json:"minimum"`
+		Maximum *int64 `json:"maximum"`
+	}
+	type schema struct {
+		Properties map[string]struct {
+			bounds
+			MaxLength *int64 `json:"maxLength"`
+		} `json:"properties"`
+	}
+	check := func(name, field string, min, max int64) {
+		t.Helper()
+		var s schema
+		if err := json.Unmarshal(d.Components.Schemas[name], &s); err != nil {
+			t.Fatal(err)
+		}
+		p := s.Properties[field]
+		if p.Minimum == nil || p.Maximum == nil || *p.Minimum != min || *p.Maximum != max {
+			t.Errorf("%s.%s bounds in openapi.yaml: %v..%v, the sandbox: %d..%d", name, field, p.Minimum, p.Maximum, min, max)
+		}
+	}
+	check("ExecuteRequest", "timeout_ms", 1, cfg.MaxWall(sandboxcore.Interactive).Milliseconds())
+	check("BatchRequest", "timeout_ms", 1, cfg.MaxWall(sandboxcore.Batch).Milliseconds())
+	for _, name := range []string{"ExecuteRequest", "BatchRequest"} {
+		check(name, "memory_mb", sandboxcore.MinMemoryMB, int64(cfg.Max.MemoryMB))
+	}
+	var s schema
+	_ = json.Unmarshal(d.Components.Schemas["ExecuteRequest"], &s)
+	if ml := s.Properties["script"].MaxLength; ml == nil || *ml != int64(cfg.Max.ScriptBytes) {
+		t.Errorf("ExecuteRequest.script maxLength %v, the sandbox's limit %d", ml, cfg.Max.ScriptBytes)
 	}
 }

@@ -107,15 +107,9 @@ func (s *Service) deliver(ctx context.Context, e cloudevents.Event) error {
 		rec.setScript(d.req.Script)
 		res, err = s.exec.Execute(ctx, d.req)
 		if err != nil {
-			code := "internal"
-			switch {
-			case errors.Is(err, sandboxcore.ErrOverloaded):
-				code = "overloaded"
-			case errors.Is(err, sandboxcore.ErrUnavailable):
-				code = "unavailable"
-			}
-			s.metrics.observe("pubsub", sandboxcore.Code(code), time.Since(start))
-			if code == "internal" {
+			code := sandboxcore.FailureResult(err, "").Error.Code
+			s.metrics.observe("pubsub", code, time.Since(start))
+			if code == sandboxcore.CodeInternal {
 				s.log.ErrorContext(ctx, "execute failed", "path", "pubsub", "id", id, "message_id", messageID, "error", err.Error())
 			}
 			return transient("execute %s: %s", id, code)

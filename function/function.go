@@ -23,7 +23,7 @@ func init() {
 	functions.HTTP("execute", func(w http.ResponseWriter, r *http.Request) {
 		s, err := Default()
 		if err != nil {
-			writeResult(w, failure(codeUnavailable, "the sandbox is not available"))
+			writeResult(w, failure(sandboxcore.CodeUnavailable, "the sandbox is not available"))
 			return
 		}
 		s.serveExecute(w, r)
@@ -189,10 +189,5 @@ func NewServiceFromEnv(ctx context.Context, getenv func(string) string) (*Servic
 // limitsFromConfig takes the request limits from the sandbox's own
 // configuration so that both layers agree.
 func limitsFromConfig(cfg sandboxcore.Config) Limits {
-	return Limits{
-		MaxScriptBytes:  cfg.Max.ScriptBytes,
-		MaxTimeout:      cfg.Max.Wall,
-		MaxBatchTimeout: cfg.BatchMaxWall,
-		MaxMemoryMB:     cfg.Max.MemoryMB,
-	}.withDefaults()
+	return Limits{MaxScriptBytes: cfg.Max.ScriptBytes}.withDefaults()
 }

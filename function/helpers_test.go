@@ -5,11 +5,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"python-api/internal/syncbuf"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"python-api/internal/syncbuf"
 
 	"python-api/sandboxcore"
 )
@@ -24,11 +25,18 @@ type fakeExec struct {
 	reqs   []sandboxcore.Request
 }
 
+// Execute applies the sandbox's real request rules (sandboxcore's
+// Config.Check, the one owner of every limit) before fn.
+// A rejected request is not counted in calls: like the real sandbox, it
+// uses no jail.
 func (f *fakeExec) Execute(ctx context.Context, req sandboxcore.Request) (sandboxcore.Result, error) {
-	f.calls.Add(1)
 	f.mu.Lock()
 	f.reqs = append(f.reqs, req)
 	f.mu.Unlock()
+	if _, reject := sandboxcore.DefaultConfig().Check(req); reject != nil {
+		return sandboxcore.Result{Error: reject}, nil
+	}
+	f.calls.Add(1)
 	if f.fn == nil {
 		return okResult(`{"status":"ok"}`, "out\n"), nil
 	}

@@ -58,7 +58,7 @@ func TestExecuteStatusForEveryCode(t *testing.T) {
 		sandboxcore.CodeScriptTooLarge: 413,
 		sandboxcore.CodeRuntimeError:   422, sandboxcore.CodeResultNotJSON: 422, sandboxcore.CodeResultTooLarge: 422,
 		sandboxcore.CodeTimeout: 422, sandboxcore.CodeMemoryLimit: 422, sandboxcore.CodeKilled: 422,
-		sandboxcore.CodeOverloaded: 429, sandboxcore.CodeInternal: 500,
+		sandboxcore.CodeOverloaded: 429, sandboxcore.CodeUnavailable: 503, sandboxcore.CodeInternal: 500,
 	}
 	for _, code := range sandboxcore.Codes {
 		t.Run(string(code), func(t *testing.T) {
@@ -471,7 +471,7 @@ func TestHTTPStatusNeverDefaultsForKnownCodes(t *testing.T) {
 		}
 	}
 	for code, status := range map[sandboxcore.Code]int{codeUnauthorized: 401, codeMethodNotAllowed: 405,
-		codeUnsupportedMediaType: 415, codeUnavailable: 503, codeOK: 200} {
+		codeUnsupportedMediaType: 415, sandboxcore.CodeUnavailable: 503, codeOK: 200} {
 		if HTTPStatus(code) != status {
 			t.Errorf("%s: %d", code, HTTPStatus(code))
 		}

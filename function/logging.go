@@ -107,9 +107,9 @@ func (s *Service) record(ctx context.Context, rec *execRecord, res *sandboxcore.
 
 	level := slog.LevelInfo
 	switch {
-	case rec.status >= 500 && code != codeUnavailable:
+	case rec.status >= 500 && code != sandboxcore.CodeUnavailable:
 		level = slog.LevelError
-	case code == sandboxcore.CodeOverloaded || code == codeUnavailable:
+	case code == sandboxcore.CodeOverloaded || code == sandboxcore.CodeUnavailable:
 		level = slog.LevelWarn
 	}
 	attrs := []slog.Attr{

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"regexp"
 	"strings"
@@ -80,43 +81,31 @@ func decodePayload(r io.Reader, lim Limits, class sandboxcore.Class, allowID boo
 	if p.Script == nil {
 		return d, invalid(`field "script" is required and must be a string`)
 	}
-	script := *p.Script
-	if len(script) > lim.MaxScriptBytes {
-		return d, tooLarge(lim)
-	}
-	if strings.TrimSpace(script) == "" {
-		return d, invalid(`field "script" must not be empty`)
-	}
-	if strings.IndexByte(script, 0) >= 0 {
-		return d, invalid(`field "script" must not contain NUL bytes`)
-	}
-	req := sandboxcore.Request{Script: script, Class: class}
-	maxTimeout := lim.MaxTimeout
-	if class == sandboxcore.Batch {
-		maxTimeout = lim.MaxBatchTimeout
-	}
+	// Only the shape is checked here; the script's size and content and
+	// every limit are sandboxcore's to judge (Config.Check).
+	req := sandboxcore.Request{Script: *p.Script, Class: class}
 	if p.TimeoutMs != nil {
-		ms := *p.TimeoutMs
-		if ms < 1 || ms > maxTimeout.Milliseconds() {
-			return d, invalid(`field "timeout_ms" must be an integer from 1 to %d`, maxTimeout.Milliseconds())
+		if *p.TimeoutMs < 1 {
+			return d, invalid(`field "timeout_ms" must be a positive integer`)
 		}
-		req.Timeout = time.Duration(ms) * time.Millisecond
+		req.Timeout = time.Duration(min(*p.TimeoutMs, math.MaxInt64/int64(time.Millisecond))) * time.Millisecond
 	}
 	if p.MemoryMB != nil {
-		mb := *p.MemoryMB
-		if mb < 1 || mb > int64(lim.MaxMemoryMB) {
-			return d, invalid(`field "memory_mb" must be an integer from 1 to %d`, lim.MaxMemoryMB)
+		if *p.MemoryMB < 1 {
+			return d, invalid(`field "memory_mb" must be a positive integer`)
 		}
-		req.MemoryMB = int(mb)
+		req.MemoryMB = int(min(*p.MemoryMB, math.MaxInt32))
 	}
 	d.req = req
 	return d, nil
 }
 
+// tooLarge: the body was cut at Limits.bodyLimit, so the script in it is
+// over the limit too.
 func tooLarge(lim Limits) *requestError {
 	return &requestError{
 		code: sandboxcore.CodeScriptTooLarge,
-		msg:  fmt.Sprintf("the script is larger than the limit of %d bytes", lim.MaxScriptBytes),
+		msg:  fmt.Sprintf("the request body is larger than a script of the limit of %d bytes can make", lim.MaxScriptBytes),
 	}
 }
 
@@ -158,7 +147,13 @@ func jsonError(err error, lim Limits) *requestError {
 
 // batchIDPattern is what a client id must look like to become an object
 // name: nothing that could climb directories or surprise a bucket listing.
-var batchIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+var batchIDPattern = regexp.MustCompile(BatchIDPattern)
+
+// BatchIDPattern is the rule for a batch message's "id".
+const BatchIDPattern = `^[A-Za-z0-9_-]{1,128}$`
+
+// ValidBatchID reports whether id may name a batch result.
+func ValidBatchID(id string) bool { return batchIDPattern.MatchString(id) }
 
 // resolveBatchID picks the result object's id: the client's when it is
 // safe, else the Pub/Sub message id. idErr explains a rejected client id
@@ -169,7 +164,7 @@ func resolveBatchID(d decoded, messageID string) (id string, idErr string) {
 		if err := json.Unmarshal(d.id, &s); err != nil {
 			idErr = "the id is not a JSON string; the message id names the result"
 		} else if !batchIDPattern.MatchString(s) {
-			idErr = fmt.Sprintf("the id %s does not match ^[A-Za-z0-9_-]{1,128}$; the message id names the result", quoteShort(s))
+			idErr = fmt.Sprintf("the id %s does not match %s; the message id names the result", quoteShort(s), BatchIDPattern)
 		} else {
 			return s, ""
 		}

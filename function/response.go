@@ -17,7 +17,6 @@ const (
 	codeUnauthorized         sandboxcore.Code = "unauthorized"
 	codeMethodNotAllowed     sandboxcore.Code = "method_not_allowed"
 	codeUnsupportedMediaType sandboxcore.Code = "unsupported_media_type"
-	codeUnavailable          sandboxcore.Code = "unavailable"
 	codeNotFound             sandboxcore.Code = "not_found"
 	// codeOK labels successes in metrics and logs, codeCanceled requests
 	// whose client left before the answer (nobody sees its status).
@@ -48,7 +47,7 @@ func HTTPStatus(code sandboxcore.Code) int {
 		return http.StatusUnprocessableEntity
 	case sandboxcore.CodeOverloaded:
 		return http.StatusTooManyRequests
-	case codeUnavailable:
+	case sandboxcore.CodeUnavailable:
 		return http.StatusServiceUnavailable
 	case codeCanceled:
 		// nginx's "client closed request": never sent, only recorded.
@@ -153,7 +152,7 @@ func sha256Hex(b []byte) string {
 // WriteUnavailable answers 503 "unavailable" in the contract's shape, for
 // handlers outside this package (cmd/server's proxy to the framework).
 func WriteUnavailable(w http.ResponseWriter, msg string) {
-	writeResult(w, failure(codeUnavailable, msg))
+	writeResult(w, failure(sandboxcore.CodeUnavailable, msg))
 }
 
 // WriteInvalidRequest answers 400 "invalid_request" in the contract's shape,

@@ -21,39 +21,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Limits bound what a caller may ask for. They are checked before the
-// sandbox is reached so that an oversized request costs no jail.
+// Limits bound how much of a request this package reads. Every other
+// bound (timeouts, memory, the script itself) is sandboxcore's
+// (Config.Check), which answers with its own code and message.
 type Limits struct {
-	// MaxScriptBytes is the largest accepted script (UTF-8 bytes).
+	// MaxScriptBytes is the largest accepted script (UTF-8 bytes); the
+	// request body may be about twice that, for JSON escaping.
 	MaxScriptBytes int
-	// MaxTimeout bounds timeout_ms for interactive (HTTP) requests,
-	// MaxBatchTimeout for Pub/Sub ones, which nobody waits on.
-	MaxTimeout      time.Duration
-	MaxBatchTimeout time.Duration
-	// MaxMemoryMB bounds memory_mb.
-	MaxMemoryMB int
 }
 
-// DefaultLimits are used for every zero field of Options.Limits.
-var DefaultLimits = Limits{
-	MaxScriptBytes:  1 << 20,
-	MaxTimeout:      30 * time.Second,
-	MaxBatchTimeout: 5 * time.Minute,
-	MaxMemoryMB:     1024,
-}
+// DefaultLimits are used for every zero field of Options.Limits: the
+// sandbox's own defaults.
+var DefaultLimits = Limits{MaxScriptBytes: sandboxcore.DefaultConfig().Max.ScriptBytes}
 
 func (l Limits) withDefaults() Limits {
 	if l.MaxScriptBytes <= 0 {
 		l.MaxScriptBytes = DefaultLimits.MaxScriptBytes
-	}
-	if l.MaxTimeout <= 0 {
-		l.MaxTimeout = DefaultLimits.MaxTimeout
-	}
-	if l.MaxBatchTimeout <= 0 {
-		l.MaxBatchTimeout = DefaultLimits.MaxBatchTimeout
-	}
-	if l.MaxMemoryMB <= 0 {
-		l.MaxMemoryMB = DefaultLimits.MaxMemoryMB
 	}
 	return l
 }

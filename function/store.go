@@ -58,10 +58,14 @@ func NewGCSStore(ctx context.Context, bucket, prefix string) (*GCSStore, error) 
 	return &GCSStore{client: c, bucket: bucket, prefix: cleanPrefix(prefix)}, nil
 }
 
-func (g *GCSStore) object(id string) string { return path.Join(g.prefix, id+".json") }
+func (g *GCSStore) object(id string) string { return objectName(g.prefix, id) }
+
+func objectName(prefix, id string) string { return path.Join(prefix, id+".json") }
 
 // Name implements ResultStore.
-func (g *GCSStore) Name(id string) string { return "gs://" + g.bucket + "/" + g.object(id) }
+func (g *GCSStore) Name(id string) string { return gcsURI(g.bucket, g.object(id)) }
+
+func gcsURI(bucket, object string) string { return "gs://" + bucket + "/" + object }
 
 // Exists implements ResultStore.
 func (g *GCSStore) Exists(ctx context.Context, id string) (bool, error) {
@@ -109,14 +113,27 @@ type DirStore struct {
 
 // NewDirStore creates root/prefix if needed.
 func NewDirStore(root, prefix string) (*DirStore, error) {
-	dir := filepath.Join(root, filepath.FromSlash(cleanPrefix(prefix)))
+	dir := dirStoreRoot(root, prefix)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("results dir: %w", err)
 	}
 	return &DirStore{dir: dir}, nil
 }
 
+func dirStoreRoot(root, prefix string) string {
+	return filepath.Join(root, filepath.FromSlash(cleanPrefix(prefix)))
+}
+
 func (d *DirStore) file(id string) string { return filepath.Join(d.dir, id+".json") }
+
+// ResultName is where a server with this environment stores id's result,
+// without opening the store (for the submit command).
+func (e Env) ResultName(id string) string {
+	if e.ResultsBucket != "" {
+		return gcsURI(e.ResultsBucket, objectName(cleanPrefix(e.ResultsPrefix), id))
+	}
+	return (&DirStore{dir: dirStoreRoot(e.ResultsDir, e.ResultsPrefix)}).file(id)
+}
 
 // Name implements ResultStore.
 func (d *DirStore) Name(id string) string { return d.file(id) }

@@ -716,7 +716,7 @@ func TestAttack30Recursion(t *testing.T) {
 		// Under gVisor filling 256 MiB with frames takes about 11 s, hence
 		// the longer limit: the recursion must end by itself.
 		res := execute(t, s, Request{Script: "import sys\nsys.setrecursionlimit(10**7)\ndef f(n):\n    return f(n + 1)\ndef main():\n    return f(0)\n",
-			MemoryMB: minMemoryMB, Timeout: 45 * time.Second})
+			MemoryMB: MinMemoryMB, Timeout: 45 * time.Second})
 		wantCode(t, res, CodeRuntimeError, CodeKilled, CodeMemoryLimit)
 	})
 }

@@ -21,6 +21,7 @@ const (
 	CodeMemoryLimit    Code = "memory_limit"
 	CodeKilled         Code = "killed"
 	CodeOverloaded     Code = "overloaded"
+	CodeUnavailable    Code = "unavailable"
 	CodeInternal       Code = "internal"
 )
 
@@ -28,7 +29,7 @@ const (
 var Codes = []Code{
 	CodeInvalidRequest, CodeScriptTooLarge, CodeSyntaxError, CodeMissingMain,
 	CodeRuntimeError, CodeResultNotJSON, CodeResultTooLarge, CodeTimeout,
-	CodeMemoryLimit, CodeKilled, CodeOverloaded, CodeInternal,
+	CodeMemoryLimit, CodeKilled, CodeOverloaded, CodeUnavailable, CodeInternal,
 }
 
 // ExecError describes a failed execution. Line and Column are 1-based and
@@ -68,14 +69,24 @@ var (
 	ErrOverloaded = errors.New("sandbox overloaded")
 	// ErrUnavailable: no jail could be started (host fault, shutting down).
 	ErrUnavailable = errors.New("sandbox unavailable")
+	// ErrInterrupted (with ErrUnavailable): the sandbox failed while the
+	// script ran, and the script was not run again because it may have
+	// started.
+	ErrInterrupted = errors.New("the sandbox failed while the script ran; it was not run again, because it may have started")
 )
 
 // FailureResult turns an error returned by Execute into a Result that can be
-// encoded for the caller, so both entry points report it the same way.
+// encoded for the caller: the one mapping from sandbox errors to codes, for
+// every entry point (HTTP, batch, the exec command).
 func FailureResult(err error, profile string) Result {
 	code, msg := CodeInternal, "internal error: the sandbox could not run the script"
-	if errors.Is(err, ErrOverloaded) {
+	switch {
+	case errors.Is(err, ErrOverloaded):
 		code, msg = CodeOverloaded, "all sandboxes are busy; retry shortly"
+	case errors.Is(err, ErrInterrupted):
+		code, msg = CodeUnavailable, ErrInterrupted.Error()
+	case errors.Is(err, ErrUnavailable):
+		code, msg = CodeUnavailable, "no sandbox is available right now; retry"
 	}
 	return Result{Profile: profile, Error: &ExecError{Code: code, Message: msg}}
 }

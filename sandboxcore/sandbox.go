@@ -39,6 +39,17 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("sandbox config: %w", err)
 	}
+	// Resolved once: NsJail runs from another directory, and a relative
+	// path there would quietly fail the namespaces profile.
+	for _, p := range []*string{&cfg.Rootfs, &cfg.NsjailPath} {
+		if *p != "" {
+			abs, err := filepath.Abs(*p)
+			if err != nil {
+				return nil, fmt.Errorf("sandbox config: %w", err)
+			}
+			*p = abs
+		}
+	}
 	if os.Geteuid() != 0 {
 		return nil, fmt.Errorf("the sandbox must start as root (it creates namespaces or chroots, then drops every job to an unprivileged uid): %w", ErrUnavailable)
 	}
@@ -186,7 +197,7 @@ func (s *Sandbox) Execute(ctx context.Context, req Request) (Result, error) {
 	var settled <-chan struct{}
 	defer func() { whenSettled(settled, s.inflight.Done) }()
 
-	limits, reject := s.resolve(req)
+	limits, reject := s.cfg.Check(req)
 	if reject != nil {
 		return Result{Profile: s.prof.name, Error: reject}, nil
 	}
@@ -238,50 +249,6 @@ func (s *Sandbox) run(ctx context.Context, req harnessRequest, l Limits) (runOut
 	}
 	return j.run(ctx, req, l), nil
 }
-
-// resolve fills a request's limits from the defaults and rejects what is
-// out of bounds, before any jail is touched.
-func (s *Sandbox) resolve(req Request) (Limits, *ExecError) {
-	l := s.cfg.Default
-	reject := func(code Code, format string, args ...any) (Limits, *ExecError) {
-		return Limits{}, &ExecError{Code: code, Message: fmt.Sprintf(format, args...)}
-	}
-	if len(req.Script) > l.ScriptBytes {
-		return reject(CodeScriptTooLarge, "the script is %d bytes; the limit is %d bytes", len(req.Script), l.ScriptBytes)
-	}
-	if strings.IndexByte(req.Script, 0) >= 0 {
-		return reject(CodeInvalidRequest, "the script contains a NUL byte")
-	}
-	maxWall := s.cfg.Max.Wall
-	if req.Class == Batch {
-		maxWall = s.cfg.BatchMaxWall
-	}
-	switch {
-	case req.Timeout < 0:
-		return reject(CodeInvalidRequest, "timeout must be positive")
-	case req.Timeout > maxWall:
-		return reject(CodeInvalidRequest, "timeout %v is above the maximum %v", req.Timeout, maxWall)
-	case req.Timeout > 0:
-		l.Wall = req.Timeout
-	}
-	switch {
-	case req.MemoryMB < 0:
-		return reject(CodeInvalidRequest, "memory_mb must be positive")
-	case req.MemoryMB > s.cfg.Max.MemoryMB:
-		return reject(CodeInvalidRequest, "memory_mb %d is above the maximum %d", req.MemoryMB, s.cfg.Max.MemoryMB)
-	case req.MemoryMB > 0 && req.MemoryMB < minMemoryMB:
-		return reject(CodeInvalidRequest, "memory_mb %d is below the minimum %d (the Python runtime alone needs about 160)", req.MemoryMB, minMemoryMB)
-	case req.MemoryMB > 0:
-		l.MemoryMB = req.MemoryMB
-	}
-	// A single-threaded script cannot use more CPU than wall time; the CPU
-	// limit only catches jobs that burn several cores at once.
-	l.CPU = l.Wall
-	return l, nil
-}
-
-// minMemoryMB leaves room for the interpreter with numpy and pandas loaded.
-const minMemoryMB = 256
 
 func harnessLimitsFor(l Limits) harnessLimits {
 	return harnessLimits{

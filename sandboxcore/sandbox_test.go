@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -100,6 +101,7 @@ func TestRequestValidation(t *testing.T) {
 		code Code
 	}{
 		{"NUL byte", Request{Script: "def main():\n    return 1\x00\n"}, CodeInvalidRequest},
+		{"empty script", Request{Script: " \n\t"}, CodeInvalidRequest},
 		{"negative timeout", Request{Script: "def main(): return 1", Timeout: -time.Second}, CodeInvalidRequest},
 		{"timeout above max", Request{Script: "def main(): return 1", Timeout: time.Hour}, CodeInvalidRequest},
 		{"memory above max", Request{Script: "def main(): return 1", MemoryMB: 1 << 20}, CodeInvalidRequest},
@@ -267,4 +269,28 @@ def main():
 		}
 		noSurvivors(t, comm)
 	})
+}
+
+// A relative SANDBOX_ROOTFS works like the absolute one: it once made the
+// namespaces profile fail and auto fall back to chroot.
+func TestRelativeRootfs(t *testing.T) {
+	cfg := testConfig(t, ModeNamespaces)
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(wd, cfg.Rootfs)
+	if err != nil || filepath.IsAbs(rel) {
+		t.Fatalf("no relative path to %s: %v", cfg.Rootfs, err)
+	}
+	cfg.Rootfs, cfg.Executor = rel, ExecutorCold
+	s, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("New with SANDBOX_ROOTFS=%s: %v", rel, err)
+	}
+	defer func() { _ = s.Close(context.Background()) }()
+	if s.Profile() != ProfileNamespaces {
+		t.Fatalf("profile %s", s.Profile())
+	}
+	wantOK(t, run(t, s, "def main():\n    return 1\n"), 1)
 }

@@ -21,7 +21,7 @@ import (
 // errZygoteLost: the fork server died during a job that may have started.
 // Its outcome is unknown and it is not run again: the caller gets a clear
 // error, never a silent second run.
-var errZygoteLost = errors.New("the fork server died while the script ran; it was not run again, because it may have started")
+var errZygoteLost = fmt.Errorf("the fork server died: %w", ErrInterrupted)
 
 // errJobNotStarted: the job never reached the script (it could not be
 // handed over, or its set-up failed), so running it on a fresh fork server

@@ -12,11 +12,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"python-api/internal/syncbuf"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"python-api/internal/syncbuf"
 
 	"python-api/function"
 	"python-api/sandboxcore"

@@ -8,8 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path"
-	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -18,9 +16,6 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 )
-
-// batchIDPattern mirrors function's rule for ids that may name an object.
-var batchIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 
 // submitCmd publishes each file as a batch message and prints, per file,
 // the message id and where its result will appear.
@@ -46,8 +41,8 @@ func submitCmd(args []string, stdout, stderr io.Writer) int {
 	case *id != "" && len(files) != 1:
 		fmt.Fprintln(stderr, "submit: --id names one result; give exactly one FILE")
 		return 2
-	case *id != "" && !batchIDPattern.MatchString(*id):
-		fmt.Fprintln(stderr, "submit: --id must match ^[A-Za-z0-9_-]{1,128}$")
+	case *id != "" && !function.ValidBatchID(*id):
+		fmt.Fprintln(stderr, "submit: --id must match "+function.BatchIDPattern)
 		return 2
 	case *timeoutMs < 0 || *memoryMB < 0:
 		fmt.Fprintln(stderr, "submit: --timeout-ms and --memory-mb must not be negative")
@@ -114,17 +109,9 @@ func submitCmd(args []string, stdout, stderr io.Writer) int {
 // resultLocation is where the server will write id's result, if it runs
 // with the same RESULTS_* environment as this command.
 func resultLocation(id string) string {
-	prefix := strings.Trim(os.Getenv("RESULTS_PREFIX"), "/")
-	if prefix == "" {
-		prefix = function.DefaultResultsPrefix
+	env, err := function.LoadEnv(os.Getenv)
+	if err != nil {
+		return "(unknown: " + err.Error() + ")"
 	}
-	obj := path.Join(prefix, id+".json")
-	if b := os.Getenv("RESULTS_BUCKET"); b != "" {
-		return "gs://" + b + "/" + obj
-	}
-	dir := os.Getenv("RESULTS_DIR")
-	if dir == "" {
-		dir = "results"
-	}
-	return path.Join(dir, obj)
+	return env.ResultName(id)
 }

@@ -1,12 +1,28 @@
 // Package harness holds the Python program that runs inside every jail
-// around the user's script. See harness.py for its protocol.
+// around the user's script, one concern per file: protocol.py (the job
+// protocol with sandboxcore: request, marks, result frame, encoding),
+// jailsetup.py (what a fork-server child does to itself before its job:
+// seccomp, capabilities, uid, mounts), zygote.py (the fork server's loop)
+// and main.py (the entry point).
 package harness
 
-import _ "embed"
+import (
+	_ "embed"
+	"strings"
+)
 
-// Source is passed to the jailed interpreter with -c, so the harness always
-// matches the server binary and the runtime tree never needs rebuilding
-// when it changes.
-//
-//go:embed harness.py
-var Source string
+var (
+	//go:embed protocol.py
+	protocol string
+	//go:embed jailsetup.py
+	jailSetup string
+	//go:embed zygote.py
+	zygote string
+	//go:embed main.py
+	entry string
+)
+
+// Source is the files joined into one program. It is passed to the jailed
+// interpreter with -c, so the harness always matches the server binary and
+// the runtime tree never needs rebuilding when it changes.
+var Source = strings.Join([]string{protocol, jailSetup, zygote, entry}, "\n\n")

@@ -1,0 +1,57 @@
+package sandboxcore
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// MinMemoryMB leaves room for the interpreter with numpy and pandas loaded
+// (about 160 MB).
+const MinMemoryMB = 256
+
+// Check is the one place that decides whether a request's script and
+// limits are acceptable, and with what message: the HTTP and batch paths
+// only check the request's shape and leave every bound to it. It returns
+// the request's limits, filled from the defaults, or the caller's mistake.
+func (c Config) Check(req Request) (Limits, *ExecError) {
+	l := c.Default
+	reject := func(code Code, format string, args ...any) (Limits, *ExecError) {
+		return Limits{}, &ExecError{Code: code, Message: fmt.Sprintf(format, args...)}
+	}
+	if len(req.Script) > c.Max.ScriptBytes {
+		return reject(CodeScriptTooLarge, "the script is %d bytes; the limit is %d bytes", len(req.Script), c.Max.ScriptBytes)
+	}
+	if strings.TrimSpace(req.Script) == "" {
+		return reject(CodeInvalidRequest, `field "script" must not be empty`)
+	}
+	if strings.IndexByte(req.Script, 0) >= 0 {
+		return reject(CodeInvalidRequest, `field "script" must not contain NUL bytes`)
+	}
+	maxWall := c.MaxWall(req.Class)
+	switch {
+	case req.Timeout < 0 || req.Timeout > maxWall:
+		return reject(CodeInvalidRequest, `field "timeout_ms" must be an integer from 1 to %d`, maxWall.Milliseconds())
+	case req.Timeout > 0:
+		l.Wall = req.Timeout
+	}
+	switch {
+	case req.MemoryMB < 0 || req.MemoryMB > c.Max.MemoryMB || (req.MemoryMB > 0 && req.MemoryMB < MinMemoryMB):
+		return reject(CodeInvalidRequest, `field "memory_mb" must be an integer from %d to %d (the Python runtime alone needs about 160)`,
+			MinMemoryMB, c.Max.MemoryMB)
+	case req.MemoryMB > 0:
+		l.MemoryMB = req.MemoryMB
+	}
+	// A single-threaded script cannot use more CPU than wall time; the CPU
+	// limit only catches jobs that burn several cores at once.
+	l.CPU = l.Wall
+	return l, nil
+}
+
+// MaxWall is the longest timeout a request of class may ask for.
+func (c Config) MaxWall(class Class) time.Duration {
+	if class == Batch {
+		return c.BatchMaxWall
+	}
+	return c.Max.Wall
+}
