@@ -13,7 +13,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X python-api/function.version=$(VERSION)
 
 .PHONY: all setup deps pytools rootfs client build run test test-go test-client test-e2e test-gvisor \
-	image lint bench bench-http loadtest clean
+	image lint bench bench-encode bench-http loadtest clean
 
 all: build
 
@@ -70,6 +70,12 @@ test: setup build lint test-go test-client test-e2e test-gvisor
 # Per-execution latency of each executor, in-process (Go benchmark).
 bench: setup
 	SANDBOX_ROOTFS=$(ROOTFS) $(GO) test -run '^$$' -bench . -benchtime 20x ./sandboxcore/
+
+# The harness's result encoding against json.dumps and DataFrame.to_json,
+# inside the runtime tree (issue 11's targets: about 1x and at most 2x).
+bench-encode: rootfs
+	@cat sandboxcore/harness/encode.py infra/bench/encode.py | \
+		chroot $(ROOTFS) /usr/bin/python3 -c 'import os, sys; exec(sys.stdin.read())'
 
 # Throughput and latency through HTTP, fork vs warm vs cold (issue 6).
 bench-http: setup build

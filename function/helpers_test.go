@@ -56,7 +56,8 @@ func (f *fakeExec) lastRequest(t *testing.T) sandboxcore.Request {
 }
 
 func okResult(result, stdout string) sandboxcore.Result {
-	return sandboxcore.Result{Result: json.RawMessage(result), Stdout: stdout, DurationMs: 1.5, Profile: "namespaces"}
+	return sandboxcore.Result{Result: json.RawMessage(result), Stdout: stdout, DurationMs: 1.5, Profile: "namespaces",
+		Usage: &sandboxcore.Usage{WallMs: 1.5, CPUMs: 12, MaxRSSMB: 100}}
 }
 
 func errResult(code sandboxcore.Code) sandboxcore.Result {

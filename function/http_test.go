@@ -24,7 +24,8 @@ func TestExecuteSuccessBody(t *testing.T) {
 	if r.status != 200 {
 		t.Fatalf("status %d: %s", r.status, r.raw)
 	}
-	want := `{"result":{"status":"ok"},"stdout":"out\n","stderr":"","stdout_truncated":false,"stderr_truncated":false,"duration_ms":1.5,"profile":"namespaces"}` + "\n"
+	want := `{"result":{"status":"ok"},"stdout":"out\n","stderr":"","stdout_truncated":false,"stderr_truncated":false,"duration_ms":1.5,"profile":"namespaces",` +
+		`"usage":{"wall_ms":1.5,"cpu_ms":12,"max_rss_mb":100}}` + "\n"
 	if r.raw != want {
 		t.Fatalf("body\n got %s\nwant %s", r.raw, want)
 	}
@@ -55,8 +56,8 @@ func TestExecuteOverrides(t *testing.T) {
 func TestExecuteStatusForEveryCode(t *testing.T) {
 	want := map[sandboxcore.Code]int{
 		sandboxcore.CodeInvalidRequest: 400, sandboxcore.CodeSyntaxError: 400, sandboxcore.CodeMissingMain: 400,
-		sandboxcore.CodeScriptTooLarge: 413,
-		sandboxcore.CodeRuntimeError:   422, sandboxcore.CodeResultNotJSON: 422, sandboxcore.CodeResultTooLarge: 422,
+		sandboxcore.CodeScriptTooLarge: 413, sandboxcore.CodeInputTooLarge: 413,
+		sandboxcore.CodeRuntimeError: 422, sandboxcore.CodeResultNotJSON: 422, sandboxcore.CodeResultTooLarge: 422,
 		sandboxcore.CodeTimeout: 422, sandboxcore.CodeMemoryLimit: 422, sandboxcore.CodeKilled: 422,
 		sandboxcore.CodeOverloaded: 429, sandboxcore.CodeUnavailable: 503, sandboxcore.CodeInternal: 500,
 	}

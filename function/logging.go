@@ -104,6 +104,10 @@ func (r *execRecord) setScript(script string) {
 func (s *Service) record(ctx context.Context, rec *execRecord, res *sandboxcore.Result, d time.Duration) {
 	code := outcome(res)
 	s.metrics.observe(rec.path, code, d)
+	if u := res.Usage; u != nil {
+		s.metrics.cpu.WithLabelValues(rec.path).Observe(u.CPUMs / 1000)
+		s.metrics.peakMemory.WithLabelValues(rec.path).Observe(u.MaxRSSMB * (1 << 20))
+	}
 
 	level := slog.LevelInfo
 	switch {
@@ -124,6 +128,9 @@ func (s *Service) record(ctx context.Context, rec *execRecord, res *sandboxcore.
 	}
 	if res.DurationMs > 0 {
 		attrs = append(attrs, slog.Float64("sandbox_duration_ms", res.DurationMs))
+	}
+	if u := res.Usage; u != nil {
+		attrs = append(attrs, slog.Float64("cpu_ms", u.CPUMs), slog.Float64("max_rss_mb", u.MaxRSSMB))
 	}
 	if res.Profile != "" {
 		attrs = append(attrs, slog.String("profile", res.Profile))

@@ -15,6 +15,8 @@ import (
 type metrics struct {
 	executions *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
+	cpu        *prometheus.HistogramVec
+	peakMemory *prometheus.HistogramVec
 	duplicates prometheus.Counter
 }
 
@@ -29,13 +31,23 @@ func newMetrics(reg *prometheus.Registry, exec sandboxcore.Executor) (*metrics, 
 			Help:    "Time from request to answer, by entry path.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
 		}, []string{"path"}),
+		cpu: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "python_api_execution_cpu_seconds",
+			Help:    "CPU time each execution's job used (user plus system), by entry path.",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		}, []string{"path"}),
+		peakMemory: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "python_api_execution_peak_memory_bytes",
+			Help:    "Peak resident memory of each execution's largest process, by entry path.",
+			Buckets: prometheus.ExponentialBuckets(16<<20, 2, 9), // 16 MiB .. 4 GiB
+		}, []string{"path"}),
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "python_api_batch_duplicates_total",
 			Help: "Batch deliveries skipped because their result object already existed.",
 		}),
 	}
 	for _, c := range []prometheus.Collector{
-		m.executions, m.duration, m.duplicates, poolCollector{exec},
+		m.executions, m.duration, m.cpu, m.peakMemory, m.duplicates, poolCollector{exec},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
 		if err := reg.Register(c); err != nil {

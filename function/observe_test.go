@@ -150,6 +150,9 @@ func TestMetrics(t *testing.T) {
 	for _, line := range []string{
 		`python_api_executions_total{code="ok",path="http"} 2`,
 		`python_api_execution_duration_seconds_count{path="http"} 4`,
+		`python_api_execution_cpu_seconds_count{path="http"} 2`,
+		`python_api_execution_cpu_seconds_sum{path="http"} 0.024`,
+		`python_api_execution_peak_memory_bytes_bucket{path="http",le="1.34217728e+08"} 2`,
 		"python_api_pool_slots 3", "python_api_pool_busy 1", "python_api_pool_queue_capacity 9",
 		"python_api_pool_queued 2", "python_api_pool_warm 2", "python_api_pool_warm_target 3", "python_api_sandbox_up 1",
 	} {

@@ -18,9 +18,11 @@ import (
 // payload is the script request shared by /execute and the batch messages.
 // Pointers tell a missing field from a zero one.
 type payload struct {
-	Script    *string `json:"script"`
-	TimeoutMs *int64  `json:"timeout_ms"`
-	MemoryMB  *int64  `json:"memory_mb"`
+	Script *string `json:"script"`
+	// Input is any JSON value, passed to main(input); nil when absent.
+	Input     json.RawMessage `json:"input"`
+	TimeoutMs *int64          `json:"timeout_ms"`
+	MemoryMB  *int64          `json:"memory_mb"`
 	// ID is only accepted in batch messages; kept raw so that a bad one
 	// can be reported instead of failing the whole message.
 	ID json.RawMessage `json:"id"`
@@ -52,7 +54,9 @@ func invalid(format string, args ...any) *requestError {
 // allowed size: escaping can double common text ("\n", "\""), and the
 // other fields need a little room. Past it the answer is 413 without
 // reading further.
-func (l Limits) bodyLimit() int64 { return 2*int64(l.MaxScriptBytes) + 64<<10 }
+func (l Limits) bodyLimit() int64 {
+	return 2*int64(l.MaxScriptBytes) + int64(l.MaxInputBytes) + 64<<10
+}
 
 // decodePayload reads one JSON object from r and validates it for class.
 // allowID is true for batch messages. Every failure is a *requestError.
@@ -83,7 +87,7 @@ func decodePayload(r io.Reader, lim Limits, class sandboxcore.Class, allowID boo
 	}
 	// Only the shape is checked here; the script's size and content and
 	// every limit are sandboxcore's to judge (Config.Check).
-	req := sandboxcore.Request{Script: *p.Script, Class: class}
+	req := sandboxcore.Request{Script: *p.Script, Input: p.Input, Class: class}
 	if p.TimeoutMs != nil {
 		if *p.TimeoutMs < 1 {
 			return d, invalid(`field "timeout_ms" must be a positive integer`)
@@ -138,7 +142,7 @@ func jsonError(err error, lim Limits) *requestError {
 		}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		// encoding/json has no typed error for this one.
-		return invalid("%s; allowed fields are \"script\", \"timeout_ms\", \"memory_mb\"",
+		return invalid("%s; allowed fields are \"script\", \"input\", \"timeout_ms\", \"memory_mb\"",
 			strings.TrimPrefix(err.Error(), "json: "))
 	default:
 		return invalid("invalid JSON: %v", err)

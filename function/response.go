@@ -38,7 +38,7 @@ func HTTPStatus(code sandboxcore.Code) int {
 		return http.StatusNotFound
 	case codeMethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case sandboxcore.CodeScriptTooLarge:
+	case sandboxcore.CodeScriptTooLarge, sandboxcore.CodeInputTooLarge:
 		return http.StatusRequestEntityTooLarge
 	case codeUnsupportedMediaType:
 		return http.StatusUnsupportedMediaType

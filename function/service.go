@@ -25,18 +25,26 @@ import (
 // bound (timeouts, memory, the script itself) is sandboxcore's
 // (Config.Check), which answers with its own code and message.
 type Limits struct {
-	// MaxScriptBytes is the largest accepted script (UTF-8 bytes); the
-	// request body may be about twice that, for JSON escaping.
+	// MaxScriptBytes is the largest accepted script (UTF-8 bytes), and
+	// MaxInputBytes the largest "input" (JSON text); the request body may
+	// be about twice the script, for JSON escaping, plus the input.
 	MaxScriptBytes int
+	MaxInputBytes  int
 }
 
 // DefaultLimits are used for every zero field of Options.Limits: the
 // sandbox's own defaults.
-var DefaultLimits = Limits{MaxScriptBytes: sandboxcore.DefaultConfig().Max.ScriptBytes}
+var DefaultLimits = Limits{
+	MaxScriptBytes: sandboxcore.DefaultConfig().Max.ScriptBytes,
+	MaxInputBytes:  sandboxcore.DefaultConfig().Max.InputBytes,
+}
 
 func (l Limits) withDefaults() Limits {
 	if l.MaxScriptBytes <= 0 {
 		l.MaxScriptBytes = DefaultLimits.MaxScriptBytes
+	}
+	if l.MaxInputBytes <= 0 {
+		l.MaxInputBytes = DefaultLimits.MaxInputBytes
 	}
 	return l
 }

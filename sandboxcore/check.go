@@ -1,6 +1,7 @@
 package sandboxcore
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -27,6 +28,12 @@ func (c Config) Check(req Request) (Limits, *ExecError) {
 	}
 	if strings.IndexByte(req.Script, 0) >= 0 {
 		return reject(CodeInvalidRequest, `field "script" must not contain NUL bytes`)
+	}
+	if len(req.Input) > c.Max.InputBytes {
+		return reject(CodeInputTooLarge, `field "input" is %d bytes of JSON; the limit is %d bytes`, len(req.Input), c.Max.InputBytes)
+	}
+	if req.Input != nil && !json.Valid(req.Input) {
+		return reject(CodeInvalidRequest, `field "input" must be a JSON value`)
 	}
 	maxWall := c.MaxWall(req.Class)
 	switch {

@@ -14,6 +14,10 @@ type envelope struct {
 	OK     bool            `json:"ok"`
 	Result json.RawMessage `json:"result"`
 	Error  *ExecError      `json:"error"`
+	Usage  *struct {
+		CPUMs    float64 `json:"cpu_ms"`
+		MaxRSSMB float64 `json:"max_rss_mb"`
+	} `json:"usage"`
 }
 
 // classify turns what a jail produced into the caller's Result. The
@@ -27,27 +31,50 @@ func classify(out runOutcome, token string, l Limits) Result {
 		StderrTruncated: out.stderr.truncated,
 		DurationMs:      float64(out.elapsed.Microseconds()) / 1000,
 	}
+	// What the job used: the harness's own account when it wrote its
+	// frame, else how the process ended (known once it is gone).
+	res.Usage = &Usage{WallMs: res.DurationMs}
+	if out.exit.known {
+		res.Usage.CPUMs = float64(out.exit.cpu.Microseconds()) / 1000
+		res.Usage.MaxRSSMB = float64(out.exit.maxRSS*10/1024) / 10
+	}
 	fail := func(code Code, format string, args ...any) Result {
 		res.Error = &ExecError{Code: code, Message: fmt.Sprintf(format, args...)}
 		return res
 	}
+	failAt := func(code Code, limit LimitHit, format string, args ...any) Result {
+		res = fail(code, format, args...)
+		res.Error.Limit = &limit
+		return res
+	}
 
 	if out.wallExceeded {
-		return fail(CodeTimeout, "the script ran longer than the %v time limit", l.Wall)
+		return failAt(CodeTimeout, LimitHit{"timeout_ms", l.Wall.Milliseconds()}, "the script ran longer than the %v time limit", l.Wall)
 	}
 	if env, ok := lastFrame(out.result.data, token); ok {
+		if env.Usage != nil {
+			res.Usage.CPUMs, res.Usage.MaxRSSMB = env.Usage.CPUMs, env.Usage.MaxRSSMB
+		}
 		if env.OK && env.Result != nil && json.Valid(env.Result) {
 			res.Result = env.Result
 			return res
 		}
 		if !env.OK && env.Error != nil && knownScriptCode(env.Error.Code) {
 			res.Error = env.Error
+			res.Error.Limit = nil // only this side says which limit ended a job
+			switch res.Error.Code {
+			case CodeMemoryLimit:
+				res.Error.Limit = &LimitHit{"memory_mb", int64(l.MemoryMB)}
+				res.Error.Message += fmt.Sprintf(" (the limit is memory_mb %d)", l.MemoryMB)
+			case CodeResultTooLarge:
+				res.Error.Limit = &LimitHit{"result_bytes", int64(l.ResultBytes)}
+			}
 			return res
 		}
 		return fail(CodeRuntimeError, "the script corrupted its result channel")
 	}
 	if out.result.truncated {
-		return fail(CodeResultTooLarge, "the result is larger than the %d byte limit", l.ResultBytes)
+		return failAt(CodeResultTooLarge, LimitHit{"result_bytes", int64(l.ResultBytes)}, "the result is larger than the %d byte limit", l.ResultBytes)
 	}
 
 	if !out.exit.known {
@@ -58,9 +85,11 @@ func classify(out runOutcome, token string, l Limits) Result {
 	switch code := out.exit.code; {
 	case code == 128+int(syscall.SIGKILL) || code == 128+int(syscall.SIGXCPU):
 		if cpu >= l.CPU {
-			return fail(CodeTimeout, "the script used more than the %v CPU time limit", l.CPU)
+			return failAt(CodeTimeout, LimitHit{"cpu_time_ms", l.CPU.Milliseconds()}, "the script used more than the %v CPU time limit", l.CPU)
 		}
 		return fail(CodeKilled, "the script was killed (%s); it may have exceeded the memory or process limit", signalName(code-128))
+	case code == 128+int(syscall.SIGXFSZ):
+		return failAt(CodeKilled, LimitHit{"file_size_mb", int64(l.FileSizeMB)}, "the script was killed for writing a file larger than the %d MB limit", l.FileSizeMB)
 	case code == 128+int(syscall.SIGSYS):
 		return fail(CodeKilled, "the script was killed for a forbidden system call")
 	case code > 128 && code < 128+65:
@@ -95,7 +124,7 @@ func lastFrame(data []byte, token string) (envelope, bool) {
 // knownScriptCode lists the codes the harness may report.
 func knownScriptCode(c Code) bool {
 	switch c {
-	case CodeSyntaxError, CodeMissingMain, CodeRuntimeError, CodeResultNotJSON, CodeResultTooLarge, CodeMemoryLimit:
+	case CodeInvalidRequest, CodeSyntaxError, CodeMissingMain, CodeRuntimeError, CodeResultNotJSON, CodeResultTooLarge, CodeMemoryLimit:
 		return true
 	}
 	return false

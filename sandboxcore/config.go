@@ -48,6 +48,8 @@ type Limits struct {
 	StderrBytes int
 	ResultBytes int
 	ScriptBytes int
+	// InputBytes bounds a request's "input" (its JSON text).
+	InputBytes int
 }
 
 // Config is the sandbox's server-side configuration.
@@ -107,6 +109,7 @@ func DefaultConfig() Config {
 		StderrBytes: 1 << 20,
 		ResultBytes: 10 << 20,
 		ScriptBytes: 1 << 20,
+		InputBytes:  4 << 20,
 	}
 	maxL := Limits{
 		Wall:        60 * time.Second,
@@ -120,6 +123,7 @@ func DefaultConfig() Config {
 		StderrBytes: 8 << 20,
 		ResultBytes: 32 << 20,
 		ScriptBytes: 1 << 20,
+		InputBytes:  4 << 20,
 	}
 	return Config{
 		Mode:           ModeAuto,
@@ -199,6 +203,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	p.int("STDERR_LIMIT_BYTES", &cfg.Default.StderrBytes)
 	p.int("RESULT_LIMIT_BYTES", &cfg.Default.ResultBytes)
 	p.int("SCRIPT_LIMIT_BYTES", &cfg.Default.ScriptBytes)
+	p.int("INPUT_LIMIT_BYTES", &cfg.Default.InputBytes)
 	p.int("MAX_CONCURRENCY", &cfg.Slots)
 	p.int("QUEUE_SIZE", &cfg.QueueSize)
 	p.duration("QUEUE_WAIT_MS", &cfg.QueueWait)
@@ -219,6 +224,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	cfg.Max.StderrBytes = max(cfg.Max.StderrBytes, cfg.Default.StderrBytes)
 	cfg.Max.ResultBytes = max(cfg.Max.ResultBytes, cfg.Default.ResultBytes)
 	cfg.Max.ScriptBytes = cfg.Default.ScriptBytes
+	cfg.Max.InputBytes = cfg.Default.InputBytes
 	return cfg, cfg.validate()
 }
 
@@ -250,6 +256,7 @@ func (c Config) validate() error {
 		"MAX_FILE_SIZE_MB": c.Default.FileSizeMB, "TMP_SIZE_MB": c.Default.TmpMB,
 		"STDOUT_LIMIT_BYTES": c.Default.StdoutBytes, "STDERR_LIMIT_BYTES": c.Default.StderrBytes,
 		"RESULT_LIMIT_BYTES": c.Default.ResultBytes, "SCRIPT_LIMIT_BYTES": c.Default.ScriptBytes,
+		"INPUT_LIMIT_BYTES": c.Default.InputBytes,
 	} {
 		if v < 1 {
 			return fmt.Errorf("%s must be positive, got %d", name, v)

@@ -152,7 +152,12 @@ func (j *jail) status() exitStatus {
 	if j.state == nil {
 		return exitStatus{}
 	}
-	return exitStatus{code: j.state.ExitCode(), cpu: j.state.UserTime() + j.state.SystemTime(), known: true}
+	st := exitStatus{code: j.state.ExitCode(), cpu: j.state.UserTime() + j.state.SystemTime(), known: true}
+	if ru, ok := j.state.SysUsage().(*syscall.Rusage); ok {
+		// NsJail's own usage with the jailed process it waited for.
+		st.maxRSS = ru.Maxrss
+	}
+	return st
 }
 
 // kill stops the jail.

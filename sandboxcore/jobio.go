@@ -20,9 +20,10 @@ var readyMark, startMark = []byte("R\n"), []byte("S\n")
 
 // harnessRequest is what the harness reads on stdin.
 type harnessRequest struct {
-	Script string        `json:"script"`
-	Token  string        `json:"token"`
-	Limits harnessLimits `json:"limits"`
+	Script string          `json:"script"`
+	Input  json.RawMessage `json:"input,omitempty"`
+	Token  string          `json:"token"`
+	Limits harnessLimits   `json:"limits"`
 }
 
 type harnessLimits struct {
@@ -57,9 +58,10 @@ type runOutcome struct {
 // code, or 128+N for death by signal N. known is false when nobody could
 // tell (the fork server died with the job).
 type exitStatus struct {
-	code  int
-	cpu   time.Duration
-	known bool
+	code   int
+	cpu    time.Duration
+	maxRSS int64 // KiB, as getrusage reports it
+	known  bool
 }
 
 // process is a running job, whether a single-use jail or a fork-server child.

@@ -223,6 +223,8 @@ func TestBrokenForkServerIsReplacedAtOnce(t *testing.T) {
 			s := forkSandbox(t, mode, func(*Config) {})
 			waitFor(t, func() bool { return s.Health().Pool.Warm == 1 })
 			broken := currentZygote(s)
+			// NsJail, the fork server and all its spares.
+			waitFor(t, func() bool { return len(descendants(broken.cmd.Process.Pid)) == 2+s.cfg.WarmJails })
 			// What a job could once do to the fork server and its spares
 			// in the chroot profile: a hard NOFILE limit below the one
 			// every job sets, so each child's set-up fails.

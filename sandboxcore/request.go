@@ -2,6 +2,7 @@ package sandboxcore
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -16,7 +17,10 @@ const (
 
 // Request is one script to run. Zero-valued overrides take the server default.
 type Request struct {
-	Script   string
+	Script string
+	// Input, when not nil, is a JSON value: main is then called as
+	// main(input), else as main().
+	Input    json.RawMessage
 	Timeout  time.Duration
 	MemoryMB int
 	Class    Class

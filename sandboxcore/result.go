@@ -12,6 +12,7 @@ type Code string
 const (
 	CodeInvalidRequest Code = "invalid_request"
 	CodeScriptTooLarge Code = "script_too_large"
+	CodeInputTooLarge  Code = "input_too_large"
 	CodeSyntaxError    Code = "syntax_error"
 	CodeMissingMain    Code = "missing_main"
 	CodeRuntimeError   Code = "runtime_error"
@@ -27,7 +28,7 @@ const (
 
 // Codes lists every code, for documentation and exhaustive tests.
 var Codes = []Code{
-	CodeInvalidRequest, CodeScriptTooLarge, CodeSyntaxError, CodeMissingMain,
+	CodeInvalidRequest, CodeScriptTooLarge, CodeInputTooLarge, CodeSyntaxError, CodeMissingMain,
 	CodeRuntimeError, CodeResultNotJSON, CodeResultTooLarge, CodeTimeout,
 	CodeMemoryLimit, CodeKilled, CodeOverloaded, CodeUnavailable, CodeInternal,
 }
@@ -41,6 +42,28 @@ type ExecError struct {
 	Traceback string `json:"traceback,omitempty"`
 	Line      int    `json:"line,omitempty"`
 	Column    int    `json:"column,omitempty"`
+	// Limit is the limit that ended the job, when one did (timeout,
+	// memory_limit, killed by the file size limit).
+	Limit *LimitHit `json:"limit,omitempty"`
+}
+
+// LimitHit names a limit and its value in the request's own units, e.g.
+// {"name": "timeout_ms", "value": 10000}.
+type LimitHit struct {
+	Name  string `json:"name"`
+	Value int64  `json:"value"`
+}
+
+// Usage is what one execution used: the job's own processes, not the
+// server's.
+type Usage struct {
+	// WallMs is the job's run time as the server measured it.
+	WallMs float64 `json:"wall_ms"`
+	// CPUMs is user plus system CPU time.
+	CPUMs float64 `json:"cpu_ms"`
+	// MaxRSSMB is the peak resident memory of the job's largest process
+	// (for a fork-server job, the preloaded runtime's shared pages count).
+	MaxRSSMB float64 `json:"max_rss_mb"`
 }
 
 func (e *ExecError) Error() string { return string(e.Code) + ": " + e.Message }
@@ -56,7 +79,9 @@ type Result struct {
 	StderrTruncated bool            `json:"stderr_truncated"`
 	DurationMs      float64         `json:"duration_ms"`
 	Profile         string          `json:"profile,omitempty"`
-	Error           *ExecError      `json:"error,omitempty"`
+	// Usage is nil only when the script never ran (a rejected request).
+	Usage *Usage     `json:"usage,omitempty"`
+	Error *ExecError `json:"error,omitempty"`
 }
 
 // OK reports whether main() returned a JSON value.

@@ -207,7 +207,7 @@ func (s *Sandbox) Execute(ctx context.Context, req Request) (Result, error) {
 	defer func() { whenSettled(settled, s.limiter.release) }()
 
 	token := newToken()
-	out, err := s.run(ctx, harnessRequest{Script: req.Script, Token: token, Limits: harnessLimitsFor(limits)}, limits)
+	out, err := s.run(ctx, harnessRequest{Script: req.Script, Input: req.Input, Token: token, Limits: harnessLimitsFor(limits)}, limits)
 	settled = out.settled
 	if err != nil {
 		if ctx.Err() != nil {

@@ -55,6 +55,7 @@ type zygoteMessage struct {
 	ID     int64   `json:"id"`
 	Status int     `json:"status"`
 	CPU    float64 `json:"cpu"`
+	MaxRSS int64   `json:"maxrss"`
 }
 
 func startZygote(p *profile, spec jailSpec, release func(), reap *reaper, jobUIDs *uidPool, opLog *slog.Logger) (z *zygote, err error) {
@@ -160,7 +161,7 @@ func (z *zygote) readLoop() {
 		delete(z.waiting, msg.ID)
 		z.mu.Unlock()
 		if job != nil {
-			job.finish(exitStatus{code: msg.Status, cpu: time.Duration(msg.CPU * float64(time.Second)), known: true})
+			job.finish(exitStatus{code: msg.Status, cpu: time.Duration(msg.CPU * float64(time.Second)), maxRSS: msg.MaxRSS, known: true})
 		}
 	}
 }

@@ -22,6 +22,7 @@ func execCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	timeoutMs := fs.Int("timeout-ms", 0, "execution timeout in ms (0: server default)")
 	memoryMB := fs.Int("memory-mb", 0, "memory limit in MiB (0: server default)")
+	inputPath := fs.String("input", "", "a JSON file (or - for stdin) passed to main(input)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -30,6 +31,11 @@ func execCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	script, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintf(stderr, "exec: %v\n", err)
+		return 2
+	}
+	input, err := readInput(*inputPath, os.Stdin)
 	if err != nil {
 		fmt.Fprintf(stderr, "exec: %v\n", err)
 		return 2
@@ -55,6 +61,7 @@ func execCmd(args []string, stdout, stderr io.Writer) int {
 
 	res, err := sb.Execute(ctx, sandboxcore.Request{
 		Script:   string(script),
+		Input:    input,
 		Timeout:  time.Duration(*timeoutMs) * time.Millisecond,
 		MemoryMB: *memoryMB,
 		Class:    sandboxcore.Interactive,
@@ -79,4 +86,28 @@ func execCmd(args []string, stdout, stderr io.Writer) int {
 	default:
 		return 1
 	}
+}
+
+// readInput reads --input: "" is no input, "-" standard input, else a
+// file; it must hold one JSON value.
+func readInput(path string, stdin io.Reader) (json.RawMessage, error) {
+	var (
+		data []byte
+		err  error
+	)
+	switch path {
+	case "":
+		return nil, nil
+	case "-":
+		data, err = io.ReadAll(stdin)
+	default:
+		data, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--input: %w", err)
+	}
+	if !json.Valid(data) {
+		return nil, fmt.Errorf("--input %s: not a JSON value", path)
+	}
+	return json.RawMessage(data), nil
 }

@@ -15,10 +15,11 @@ import (
 
 const usage = `usage:
   server                          serve on $PORT (default 8080)
-  server exec [--timeout-ms N] [--memory-mb N] FILE
-                                  run FILE once; prints the result JSON;
+  server exec [--input FILE|-] [--timeout-ms N] [--memory-mb N] FILE
+                                  run FILE once (main(input) with --input, a
+                                  JSON file or - for stdin); prints the result JSON;
                                   exit 0 ok, 1 script error, 2 usage/internal
-  server submit --topic T [--project P] [--id ID] [--timeout-ms N] [--memory-mb N] FILE...
+  server submit --topic T [--project P] [--id ID] [--input FILE] [--timeout-ms N] [--memory-mb N] FILE...
                                   publish each FILE as a batch message
                                   (honours PUBSUB_EMULATOR_HOST)
   server probe                    try every isolation profile on this host for

@@ -27,6 +27,7 @@ func submitCmd(args []string, stdout, stderr io.Writer) int {
 	id := fs.String("id", "", "result id for a single FILE (default: the message id)")
 	timeoutMs := fs.Int("timeout-ms", 0, "timeout_ms to request (0: server default)")
 	memoryMB := fs.Int("memory-mb", 0, "memory_mb to request (0: server default)")
+	inputPath := fs.String("input", "", "a JSON file passed to every script's main(input)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -52,11 +53,17 @@ func submitCmd(args []string, stdout, stderr io.Writer) int {
 		*project = p
 	}
 
+	input, err := readInput(*inputPath, os.Stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "submit: %v\n", err)
+		return 2
+	}
 	type message struct {
-		Script    string `json:"script"`
-		ID        string `json:"id,omitempty"`
-		TimeoutMs int    `json:"timeout_ms,omitempty"`
-		MemoryMB  int    `json:"memory_mb,omitempty"`
+		Script    string          `json:"script"`
+		Input     json.RawMessage `json:"input,omitempty"`
+		ID        string          `json:"id,omitempty"`
+		TimeoutMs int             `json:"timeout_ms,omitempty"`
+		MemoryMB  int             `json:"memory_mb,omitempty"`
 	}
 	payloads := make([][]byte, len(files))
 	for i, f := range files {
@@ -65,7 +72,7 @@ func submitCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "submit: %v\n", err)
 			return 2
 		}
-		payloads[i], err = json.Marshal(message{Script: string(script), ID: *id, TimeoutMs: *timeoutMs, MemoryMB: *memoryMB})
+		payloads[i], err = json.Marshal(message{Script: string(script), Input: input, ID: *id, TimeoutMs: *timeoutMs, MemoryMB: *memoryMB})
 		if err != nil {
 			fmt.Fprintf(stderr, "submit: encode %s: %v\n", f, err)
 			return 2

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -32,6 +33,10 @@ func TestExecCommand(t *testing.T) {
 		{"ok", []string{"exec", write("ok.py", "def main():\n    print('hi')\n    return {'n': 1}")}, 0, ""},
 		{"script error", []string{"exec", write("div.py", "def main():\n    return 1/0")}, 1, "runtime_error"},
 		{"timeout flag", []string{"exec", "--timeout-ms", "200", write("loop.py", "def main():\n    while True:\n        pass")}, 1, "timeout"},
+		{"input file", []string{"exec", "--input", write("in.json", `{"n": 1}`), write("in.py", "def main(data):\n    print('hi')\n    return {'n': data['n']}")}, 0, ""},
+		{"input on stdin", []string{"exec", "--input", "-", write("in2.py", "def main(data):\n    print('hi')\n    return data")}, 0, ""},
+		{"input not JSON", []string{"exec", "--input", write("bad.json", `{"n":`), write("in3.py", "def main(data):\n    return 1")}, 2, ""},
+		{"input to main()", []string{"exec", "--input", write("in4.json", `1`), write("noarg.py", "def main():\n    return 1")}, 1, "invalid_request"},
 		{"missing file", []string{"exec", filepath.Join(dir, "nope.py")}, 2, ""},
 		{"no file", []string{"exec"}, 2, ""},
 		{"unknown command", []string{"frobnicate"}, 2, ""},
@@ -43,6 +48,7 @@ func TestExecCommand(t *testing.T) {
 			cmd := exec.CommandContext(ctx, serverBin, c.args...)
 			cmd.WaitDelay = 5 * time.Second
 			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "SANDBOX_ROOTFS=" + os.Getenv("SANDBOX_ROOTFS")}
+			cmd.Stdin = strings.NewReader(`{"n": 1}`)
 			var stderr []byte
 			out, err := cmd.Output()
 			var ee *exec.ExitError

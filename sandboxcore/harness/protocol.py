@@ -13,11 +13,14 @@
 #             the script, so Go may run it again elsewhere. After the run it
 #             writes one frame: the request's token,
 #             a newline, then a JSON envelope {"ok": true, "result": ...} or
-#             {"ok": false, "error": {...}}. The frame comes after main()
+#             {"ok": false, "error": {...}}, with "usage" (the job's CPU and
+#             peak memory) in both. The frame comes after main()
 #             returns, so the script cannot append to it; Go takes the last
 #             frame carrying the token, so nothing the script writes to fd 3
 #             beforehand can replace it.
-#   fd 0      the request, JSON, read to EOF: {"script", "token", "limits"}.
+#   fd 0      the request, JSON, read to EOF: {"script", "token", "limits"}
+#             and, when the caller sent one, "input": main is then called as
+#             main(input), else as main().
 #   fd 1, 2   the script's stdout and stderr, captured by Go at the fd level.
 # The harness never prints anything itself.
 
@@ -184,32 +187,85 @@ def _run(request):
         return _error("missing_main", "the script does not define main()")
     if not callable(main):
         return _error("missing_main", "main is a %s, not a function" % type(main).__name__)
+    has_input = "input" in request
+    mismatch = _input_mismatch(main, has_input)
+    if mismatch:
+        return _error("invalid_request", mismatch)
 
     try:
-        value = main()
+        value = main(request["input"]) if has_input else main()
     except BaseException as exc:
         return _exception_error(exc, "in main()")
     return {"ok": True, "value": value}
 
 
-def _encode(outcome, limit):
-    if not outcome["ok"]:
-        return _dumps(outcome).encode()
+def _input_mismatch(main, has_input):
+    """Why main cannot be called with (or without) the request's input, or
+    None. A main whose signature cannot be read is simply called."""
+    import inspect
+
     try:
-        text = _dumps(outcome["value"], allow_nan=False, ensure_ascii=True)
-    except TypeError as exc:
-        return _dumps(_error("result_not_json", "main() returned a value that is not JSON: %s" % exc)).encode()
-    except ValueError as exc:
-        return _dumps(_error("result_not_json", "main() returned a value that is not JSON: %s" % exc)).encode()
+        params = list(inspect.signature(main).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    P = inspect.Parameter
+    positional = [p for p in params if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)]
+    takes_any = positional or any(p.kind == P.VAR_POSITIONAL for p in params)
+    required = [p.name for p in positional if p.default is P.empty]
+    if has_input and not takes_any:
+        return 'the request has an "input" but main() takes no parameter; define main(input)'
+    if has_input and len(required) > 1:
+        return "main() requires %d parameters (%s) but gets one, the request's \"input\"" % (
+            len(required), ", ".join(required))
+    if not has_input and required:
+        return 'main() requires a parameter (%s) but the request has no "input"; send one, or give it a default' % (
+            required[0])
+    return None
+
+
+def _encode(outcome, limit, usage):
+    """The frame's envelope, as bytes."""
+    if not outcome["ok"]:
+        outcome = dict(outcome, usage=usage)
+        return _dumps(outcome).encode()
+    failed = None
+    try:
+        text = _Encoder(limit).encode(outcome["value"])
+    except _NotJSON as exc:
+        failed = _error("result_not_json", "main() returned a value that is not JSON: %s is %s" % (
+            exc.path, _a_type(exc.value)))
+    except _TooLarge as exc:
+        failed = _error("result_too_large", "the result is at least %d bytes; the limit is %d bytes" % (exc.size, limit))
+    except ValueError as exc:  # a circular reference
+        failed = _error("result_not_json", "main() returned a value that is not JSON: %s" % exc)
     except RecursionError:
-        return _dumps(_error("result_not_json", "main() returned a value nested too deeply to encode as JSON")).encode()
+        failed = _error("result_not_json", "main() returned a value nested too deeply to encode as JSON")
     except MemoryError:
-        return _dumps(_error("result_too_large", "main() returned a value too large to encode")).encode()
-    if limit and len(text) > limit:
-        return _dumps(
-            _error("result_too_large", "the result is %d bytes; the limit is %d bytes" % (len(text), limit))
-        ).encode()
-    return b'{"ok":true,"result":' + text.encode() + b"}"
+        failed = _error("result_too_large", "main() returned a value too large to encode")
+    if failed is None and limit and len(text) > limit:
+        failed = _error("result_too_large", "the result is %d bytes; the limit is %d bytes" % (len(text), limit))
+    if failed is not None:
+        return _dumps(dict(failed, usage=usage)).encode()
+    return b'{"ok":true,"usage":' + _dumps(usage).encode() + b',"result":' + text.encode() + b"}"
+
+
+def _a_type(value):
+    name = _type_name(value)
+    return ("an " if name[:1] in "aeiouAEIOU" else "a ") + name
+
+
+def _usage(since):
+    """What the job has used since since (a _usage(None) taken before the
+    script): CPU of this process and the children it waited for, and its
+    peak resident memory (shared pages of a fork server's runtime
+    included: they are resident in the job too)."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    if since is not None:
+        cpu -= since["cpu"]
+    return {"cpu": cpu, "cpu_ms": round(cpu * 1000, 1), "max_rss_mb": round(max(me.ru_maxrss, kids.ru_maxrss) / 1024, 1)}
 
 
 def _bind_std_streams():
@@ -229,6 +285,20 @@ def _bind_std_streams():
     sys.stderr = sys.__stderr__ = stream(2, "w")
 
 
+def _fresh_entropy():
+    """A fork-server child starts with a copy of its parent's generator
+    states; every job draws its own seeds from the kernel instead.
+    (random and tempfile reseed themselves after a fork; numpy's global
+    generator does not.) np.random.default_rng() and uuid4 already read
+    the kernel's entropy on each call."""
+    np = sys.modules.get("numpy")
+    if np is not None:
+        np.random.seed()
+    import random
+
+    random.seed()
+
+
 def serve_request():
     """Runs one request end to end; never returns."""
     request = _read_request()
@@ -236,13 +306,18 @@ def serve_request():
     token = request["token"].encode()
     _apply_limits(limits)
     _bind_std_streams()
+    _fresh_entropy()
     channel = os.fstat(RESULT_FD)
+    start = _usage(None)
     _write_all(RESULT_FD, b"S\n")
     outcome = _run(request)
+    usage = _usage(start)
+    del usage["cpu"]
     try:
-        payload = _encode(outcome, limits.get("result_bytes", 0))
+        payload = _encode(outcome, limits.get("result_bytes", 0), usage)
     except BaseException as exc:  # e.g. a __repr__ that raises while encoding
-        payload = _dumps(_error("result_not_json", "the result could not be encoded: %s" % type(exc).__name__)).encode()
+        payload = _dumps(dict(_error("result_not_json", "the result could not be encoded: %s" % type(exc).__name__),
+                              usage=usage)).encode()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -153,7 +153,8 @@ def serve_zygote(chroot_mode, spares_wanted, tmp_bytes, preload):
             if job_id is not None:
                 # The job was pid 1 of its namespace: its whole tree is gone.
                 ids.pop(job_id, None)
-                send({"id": job_id, "status": _status_code(status), "cpu": usage.ru_utime + usage.ru_stime})
+                send({"id": job_id, "status": _status_code(status), "cpu": usage.ru_utime + usage.ru_stime,
+                      "maxrss": usage.ru_maxrss})
                 continue
             for spare in spares:
                 if spare.pid == pid:
