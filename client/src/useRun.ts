@@ -1,0 +1,45 @@
+import { useCallback, useRef, useState, type RefObject } from "react";
+import { type Endpoint, type ExecOutcome, errorLine, execute } from "./api";
+import type { EditorHandle } from "./Editor";
+import { pageUrl } from "./pageUrl";
+import { saveScript } from "./storage";
+
+export type RunState =
+  | { status: "idle" }
+  | { status: "running"; startedAt: number }
+  | { status: "done"; outcome: ExecOutcome; elapsedMs: number };
+
+/**
+ * Runs the editor's script against the endpoint, one run at a time: run()
+ * saves the script, clears the editor's error mark, sends the request and
+ * marks the failing line afterwards; cancel() aborts the request in flight.
+ */
+export function useRun(
+  editor: RefObject<EditorHandle | null>,
+  endpoint: Endpoint,
+): { run: RunState; doRun(): Promise<void>; cancel(): void } {
+  const [run, setRun] = useState<RunState>({ status: "idle" });
+  const abort = useRef<AbortController | null>(null);
+
+  const doRun = useCallback(async () => {
+    if (abort.current) return; // one run at a time
+    const script = editor.current?.getDoc() ?? "";
+    saveScript(script);
+    const ac = new AbortController();
+    abort.current = ac;
+    editor.current?.markError(null);
+    const startedAt = performance.now();
+    setRun({ status: "running", startedAt });
+    const outcome = await execute(script, endpoint, { pageUrl: pageUrl(), signal: ac.signal });
+    abort.current = null;
+    setRun({ status: "done", outcome, elapsedMs: performance.now() - startedAt });
+    const line = errorLine(outcome);
+    if (line !== null && outcome.kind === "failure") {
+      editor.current?.markError(line, `${outcome.error.type ?? outcome.error.code}: ${outcome.error.message}`);
+    }
+  }, [editor, endpoint]);
+
+  const cancel = useCallback(() => abort.current?.abort(), []);
+
+  return { run, doRun, cancel };
+}
