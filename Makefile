@@ -13,7 +13,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X python-api/function.version=$(VERSION)
 
 .PHONY: all setup deps pytools rootfs client build run test test-go test-client test-e2e test-gvisor \
-	image lint bench bench-encode bench-http loadtest clean
+	test-terraform image lint bench bench-cgroups bench-encode bench-http loadtest clean
 
 all: build
 
@@ -65,11 +65,20 @@ image: deps
 test-gvisor: image
 	@bash infra/image/run-gvisor.sh
 
-test: setup build lint test-go test-client test-e2e test-gvisor
+# terraform fmt -check, validate and test of terraform/ against the google
+# provider built from the Go module proxy (infra/setup/terraform-provider.sh).
+test-terraform:
+	@bash infra/setup/test-terraform.sh
+
+test: setup build lint test-go test-client test-e2e test-gvisor test-terraform
 
 # Per-execution latency of each executor, in-process (Go benchmark).
 bench: setup
 	SANDBOX_ROOTFS=$(ROOTFS) $(GO) test -run '^$$' -bench . -benchtime 20x ./sandboxcore/
+
+# What per-job cgroups cost on the fork path, against none, same run.
+bench-cgroups: setup
+	SANDBOX_ROOTFS=$(ROOTFS) $(GO) test -run '^$$' -bench BenchmarkJobCgroups -benchtime 200x ./sandboxcore/
 
 # The harness's result encoding against json.dumps and DataFrame.to_json,
 # inside the runtime tree (issue 11's targets: about 1x and at most 2x).

@@ -73,3 +73,43 @@ func timeExecution(b *testing.B, s *Sandbox, script string) time.Duration {
 	}
 	return took
 }
+
+// BenchmarkJobCgroups measures what per-job cgroups cost on the fork path
+// (namespaces profile), against the same fork path without them, in the
+// same run, interleaved: `make bench-cgroups`.
+func BenchmarkJobCgroups(b *testing.B) {
+	for _, sc := range []struct{ name, script string }{{"hello", helloScript}, {"pandas", pandasScript}} {
+		b.Run(sc.name, func(b *testing.B) {
+			with := benchSandbox(b, ModeNamespaces, ExecutorFork)
+			cfg := testConfig(b, ModeNamespaces)
+			cfg.Executor, cfg.WarmJails, cfg.JobCgroups = ExecutorFork, 1, false
+			without, err := New(context.Background(), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = without.Close(context.Background()) })
+			var tWith, tWithout time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for _, s := range []*Sandbox{with, without} {
+					b.StopTimer()
+					for s.Health().Pool.Warm < 1 {
+						time.Sleep(5 * time.Millisecond)
+					}
+					b.StartTimer()
+					d := timeExecution(b, s, sc.script)
+					if s == with {
+						tWith += d
+					} else {
+						tWithout += d
+					}
+				}
+			}
+			b.StopTimer()
+			n := float64(b.N)
+			b.ReportMetric(float64(tWith.Microseconds())/n/1000, "with-ms/op")
+			b.ReportMetric(float64(tWithout.Microseconds())/n/1000, "without-ms/op")
+			b.ReportMetric(float64(tWith)/float64(tWithout), "with/without")
+		})
+	}
+}

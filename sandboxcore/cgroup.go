@@ -37,18 +37,32 @@ func probeCgroups() cgroupSupport {
 	return cg
 }
 
-// sweep removes the groups of NsJail processes that are gone: one killed
-// with SIGKILL cannot remove its own.
+// sweep removes the groups of processes that are gone (NSJAIL.<pid> of
+// NsJail, job-<pid> of ours), innermost first: a process killed with
+// SIGKILL, or a server that died, cannot remove its own.
 func (cg cgroupSupport) sweep() {
 	for _, mount := range []string{cg.memoryMount, cg.pidsMount} {
-		entries, _ := os.ReadDir(filepath.Join(mount, cgroupParent))
-		for _, e := range entries {
-			pid, err := strconv.Atoi(strings.TrimPrefix(e.Name(), "NSJAIL."))
-			if err != nil || !e.IsDir() || syscall.Kill(pid, 0) == nil {
-				continue
-			}
-			_ = os.Remove(filepath.Join(mount, cgroupParent, e.Name())) // fails while not empty
+		removeStaleGroups(filepath.Join(mount, cgroupParent))
+	}
+}
+
+func removeStaleGroups(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
 		}
+		sub := filepath.Join(dir, e.Name())
+		removeStaleGroups(sub)
+		id, ok := strings.CutPrefix(e.Name(), "NSJAIL.")
+		if !ok {
+			id, ok = strings.CutPrefix(e.Name(), "job-")
+		}
+		pid, err := strconv.Atoi(id)
+		if !ok || err != nil || syscall.Kill(pid, 0) == nil {
+			continue
+		}
+		_ = os.Remove(sub) // fails while not empty
 	}
 }
 

@@ -38,6 +38,10 @@ func classify(out runOutcome, token string, l Limits) Result {
 		res.Usage.CPUMs = float64(out.exit.cpu.Microseconds()) / 1000
 		res.Usage.MaxRSSMB = float64(out.exit.maxRSS*10/1024) / 10
 	}
+	// The job's own cgroup counts every process it had: its peak wins.
+	if out.memPeak > 0 {
+		res.Usage.MaxRSSMB = float64(out.memPeak*10>>20) / 10
+	}
 	fail := func(code Code, format string, args ...any) Result {
 		res.Error = &ExecError{Code: code, Message: fmt.Sprintf(format, args...)}
 		return res
@@ -53,7 +57,10 @@ func classify(out runOutcome, token string, l Limits) Result {
 	}
 	if env, ok := lastFrame(out.result.data, token); ok {
 		if env.Usage != nil {
-			res.Usage.CPUMs, res.Usage.MaxRSSMB = env.Usage.CPUMs, env.Usage.MaxRSSMB
+			res.Usage.CPUMs = env.Usage.CPUMs
+			if out.memPeak == 0 {
+				res.Usage.MaxRSSMB = env.Usage.MaxRSSMB
+			}
 		}
 		if env.OK && env.Result != nil && json.Valid(env.Result) {
 			res.Result = env.Result
@@ -82,6 +89,10 @@ func classify(out runOutcome, token string, l Limits) Result {
 	}
 	cpu := out.exit.cpu
 	// NsJail exits with 128+N when the jailed process died of signal N.
+	if out.oomKilled {
+		return failAt(CodeMemoryLimit, LimitHit{"memory_mb", int64(l.MemoryMB)},
+			"the script's processes together used more than the memory_mb %d limit", l.MemoryMB)
+	}
 	switch code := out.exit.code; {
 	case code == 128+int(syscall.SIGKILL) || code == 128+int(syscall.SIGXCPU):
 		if cpu >= l.CPU {

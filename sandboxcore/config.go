@@ -88,6 +88,11 @@ type Config struct {
 	// live jail, so no two jobs ever share a uid.
 	JobUIDBase int
 
+	// JobCgroups gives every job memory and pids cgroups of its own where
+	// the host allows (SANDBOX_JOB_CGROUPS=off turns them off, as on a host
+	// without them: jobs then get threads only).
+	JobCgroups bool
+
 	// Logger gets the operator's events: a fork server replaced because it
 	// could not set jobs up, a uid still in use after its job. Nil
 	// discards them.
@@ -137,6 +142,7 @@ func DefaultConfig() Config {
 		WarmJails:      slots,
 		Preload:        []string{"numpy", "pandas"},
 		JobUIDBase:     200000,
+		JobCgroups:     true,
 		Executor:       ExecutorFork,
 		ZygoteMaxForks: 5000,
 		ZygoteMaxAge:   time.Hour,
@@ -172,6 +178,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		cfg.Rootfs = v
 	}
 	cfg.NsjailPath = getenv("SANDBOX_NSJAIL")
+	switch v := strings.ToLower(strings.TrimSpace(getenv("SANDBOX_JOB_CGROUPS"))); v {
+	case "", "on":
+	case "off":
+		cfg.JobCgroups = false
+	default:
+		return Config{}, fmt.Errorf("SANDBOX_JOB_CGROUPS=%q: want on or off", v)
+	}
 	switch e := ExecutorKind(strings.ToLower(strings.TrimSpace(getenv("SANDBOX_EXECUTOR")))); e {
 	case "":
 	case ExecutorFork, ExecutorWarm, ExecutorCold:

@@ -8,7 +8,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -30,6 +32,11 @@ type jail struct {
 	exited  chan struct{} // closed when the NsJail process has been reaped
 	state   *os.ProcessState
 	started time.Time
+	// grp is the job's own cgroups (namespaces profile), set once ready;
+	// peak and oom are read from it as the jail ends, before it goes.
+	grp       atomic.Pointer[jobGroup]
+	peak      int64
+	oomKilled bool
 
 	killOnce sync.Once
 }
@@ -102,6 +109,8 @@ func startJail(p *profile, spec jailSpec, release func(), reap *reaper) (j *jail
 		// NsJail and cleared its parent-death signal) ends here, before
 		// the job counts as gone.
 		release()
+		j.peak, j.oomKilled = j.group().peak()
+		j.group().remove()
 		close(j.exited)
 	}()
 	return j, nil
@@ -135,6 +144,15 @@ func (j *jail) waitReady(ctx context.Context) error {
 
 // run serves the jail's one execution.
 func (j *jail) run(ctx context.Context, req harnessRequest, l Limits) runOutcome {
+	if g := j.group(); g != nil {
+		if err := g.limit(int64(l.MemoryMB)<<20, l.Processes+1); err != nil {
+			// Never run a job above its own limits: the jail is dropped
+			// and the execution reported as not run.
+			j.kill()
+			<-j.exited
+			return runOutcome{diagnostics: "set the job's cgroup limits: " + err.Error()}
+		}
+	}
 	out := collect(ctx, j, jobPipes{stdin: j.stdin, stdout: j.stdout, stderr: j.stderr, result: j.result}, req, l)
 	if out.settled != nil {
 		// The pipes closed as NsJail ended, just before it was reaped.
@@ -147,6 +165,32 @@ func (j *jail) run(ctx context.Context, req harnessRequest, l Limits) runOutcome
 }
 
 func (j *jail) done() <-chan struct{} { return j.exited }
+
+func (j *jail) group() *jobGroup { return j.grp.Load() }
+
+func (j *jail) memory() (int64, bool) {
+	select {
+	case <-j.exited:
+		return j.peak, j.oomKilled
+	default:
+		return j.group().peak()
+	}
+}
+
+// moveToJobGroup gives the jailed process cgroups of its own, beside
+// NsJail's, which only held it while it started.
+func (j *jail) moveToJobGroup(cg cgroupSupport) error {
+	kids := childPids(j.cmd.Process.Pid)
+	if len(kids) != 1 {
+		return fmt.Errorf("the jail has %d processes, want 1", len(kids))
+	}
+	g, err := newChildGroup(rootGroup(cg), "job-"+strconv.Itoa(kids[0]), kids[0])
+	if err != nil {
+		return err
+	}
+	j.grp.Store(g)
+	return nil
+}
 
 func (j *jail) status() exitStatus {
 	if j.state == nil {

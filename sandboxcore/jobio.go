@@ -45,6 +45,11 @@ type runOutcome struct {
 	// started: the harness marked the start of the script's own code, so
 	// the script may have had effects (see startMark).
 	started bool
+	// memPeak is the job's peak memory over all its processes, and
+	// oomKilled whether the kernel killed one at the job's memory limit,
+	// from the job's own cgroup (zero without one).
+	memPeak   int64
+	oomKilled bool
 	// settled is set when the harness's frame arrived and every stream
 	// closed before the process was gone: exit is then not known yet, and
 	// settled closes once the process is gone. Nil otherwise.
@@ -69,6 +74,10 @@ type process interface {
 	done() <-chan struct{}
 	kill()
 	status() exitStatus // valid once done is closed
+	// memory is the job's peak memory over all its processes and whether
+	// the kernel killed one at the job's limit, from its own cgroups (zero
+	// where there are none).
+	memory() (peak int64, oomKilled bool)
 }
 
 // jobPipes are the parent's ends of a job's descriptors.
@@ -125,6 +134,7 @@ func collect(ctx context.Context, proc process, pipes jobPipes, req harnessReque
 			if _, ok := lastFrame(out.result.data, req.Token); ok {
 				out.started = true
 				out.elapsed = time.Since(start)
+				out.memPeak, out.oomKilled = proc.memory()
 				out.settled = settleLater(proc, timer)
 				pipes.close()
 				return out
@@ -154,6 +164,7 @@ func collect(ctx context.Context, proc process, pipes jobPipes, req harnessReque
 	readers.Wait()
 	pipes.close()
 	out.started = bytes.HasPrefix(out.result.data, startMark)
+	out.memPeak, out.oomKilled = proc.memory()
 	return out
 }
 

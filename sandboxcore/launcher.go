@@ -2,6 +2,7 @@ package sandboxcore
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 )
 
@@ -28,6 +29,12 @@ func (l *launcher) jail(ctx context.Context, ceiling Limits, preload []string) (
 	if err := j.waitReady(ctx); err != nil {
 		return nil, err
 	}
+	if l.prof.jobCgroups() {
+		if err := j.moveToJobGroup(l.prof.cg); err != nil {
+			j.discard()
+			return nil, fmt.Errorf("jail: %w", err)
+		}
+	}
 	return j, nil
 }
 
@@ -43,8 +50,12 @@ func (l *launcher) zygote(ctx context.Context, ceiling Limits, preload []string,
 		// each pid 1 of their own pid namespace instead).
 		jobUIDs = l.uids
 	}
-	spec := jailSpec{uid: lease.uid, limits: ceiling, preload: preload, spares: spares}
-	z, err := startZygote(l.prof, spec, l.releaser(lease), l.reap, jobUIDs, l.log)
+	spec := jailSpec{uid: lease.uid, limits: ceiling, preload: preload, spares: spares, threadsOnly: l.prof.threadsOnly}
+	var cg *cgroupSupport
+	if l.prof.jobCgroups() {
+		cg = &l.prof.cg
+	}
+	z, err := startZygote(l.prof, spec, l.releaser(lease), l.reap, jobUIDs, cg, l.log)
 	if err != nil {
 		return nil, err
 	}

@@ -52,9 +52,11 @@ type jailSpec struct {
 	preload []string
 	// zygote starts a fork server instead of a single-use job. Its limits
 	// are the whole server's: it holds every concurrent job. spares is how
-	// many set-up children it keeps ready.
-	zygote bool
-	spares int
+	// many set-up children it keeps ready; threadsOnly forbids its jobs
+	// new processes.
+	zygote      bool
+	spares      int
+	threadsOnly bool
 }
 
 // profile knows how to start NsJail for one isolation profile.
@@ -66,6 +68,11 @@ type profile struct {
 	// has and gives up on this profile.
 	forkLayers []string
 	forkWeaker []string
+	// cg is the cgroup support jails and jobs get; threadsOnly is set
+	// where it cannot hold a job's processes together (see
+	// newNamespacesProfile).
+	cg          cgroupSupport
+	threadsOnly bool
 	// probeFork, where set, tells whether the fork executor's needs are
 	// met on this host; forkUnavailable holds its answer.
 	probeFork       func(*uidPool) error
@@ -75,13 +82,20 @@ type profile struct {
 	command func(spec jailSpec) (*exec.Cmd, func(), error)
 }
 
+// jobCgroups: every job gets memory and pids cgroups of its own.
+func (p *profile) jobCgroups() bool { return p.name == ProfileNamespaces && !p.threadsOnly }
+
 // pythonArgv runs the harness. -I: ignore PYTHON* variables and user site;
 // -u: unbuffered, so output written before a kill is not lost; -B: the tree
 // is read-only, do not try to write bytecode.
 func pythonArgv(profileName string, spec jailSpec) []string {
 	argv := []string{"/usr/bin/python3", "-I", "-u", "-B", "-c", harness.Source}
 	if spec.zygote {
-		argv = append(argv, "zygote", profileName, strconv.Itoa(spec.spares), strconv.Itoa(spec.limits.TmpMB<<20))
+		forks := "processes"
+		if spec.threadsOnly {
+			forks = "threads"
+		}
+		argv = append(argv, "zygote", profileName, forks, strconv.Itoa(spec.spares), strconv.Itoa(spec.limits.TmpMB<<20))
 	} else {
 		argv = append(argv, "job")
 	}
@@ -111,8 +125,17 @@ var namespacesTemplate = template.Must(template.New("namespaces.cfg").Parse(infr
 // fresh user, pid, net, mount, ipc, uts and cgroup namespaces, a read-only
 // bind of the tree, and a private size-capped /tmp.
 func newNamespacesProfile(rootfs, nsjail, workDir string, cg cgroupSupport, jobs idRange) (*profile, error) {
+	// A job's processes are held to its memory_mb and process limit
+	// together by cgroups of its own; without both controllers a job gets
+	// threads only, so that one process (and its address-space limit) is
+	// the whole job.
+	threadsOnly := !cg.memory || !cg.pids
+	jobPolicies := []string{"deny_network", "deny_privilege", "deny_identity", "deny_namespaces"}
+	if threadsOnly {
+		jobPolicies = append(jobPolicies, "deny_fork")
+	}
 	policyFile := filepath.Join(workDir, "namespaces.kafel")
-	if err := os.WriteFile(policyFile, []byte(seccompPolicy(jobs, "deny_network", "deny_privilege", "deny_identity", "deny_namespaces")), 0o600); err != nil {
+	if err := os.WriteFile(policyFile, []byte(seccompPolicy(jobs, jobPolicies...)), 0o600); err != nil {
 		return nil, fmt.Errorf("write seccomp policy: %w", err)
 	}
 	// The fork server creates each child's namespaces and mounts, so it
@@ -130,6 +153,13 @@ func newNamespacesProfile(rootfs, nsjail, workDir string, cg cgroupSupport, jobs
 	if cg.pids {
 		layers = append(layers, "cgroup_pids")
 	}
+	var weaker []string
+	if threadsOnly {
+		weaker = append(weaker, "no per-job cgroup (the memory and pids controllers are not both writable here): "+
+			"jobs get threads only, no subprocesses, so one process is the whole job and memory_mb bounds it")
+	} else {
+		layers = append(layers, "per_job_cgroups")
+	}
 	// Jobs forked by one zygote share its host uid; each is pid 1 of its
 	// own pid namespace instead.
 	var forkLayers []string
@@ -139,7 +169,7 @@ func newNamespacesProfile(rootfs, nsjail, workDir string, cg cgroupSupport, jobs
 		}
 	}
 	forkLayers = append(forkLayers, "fork_server_single_use_children")
-	p := &profile{name: ProfileNamespaces, layers: layers, forkLayers: forkLayers, forkWeaker: []string{
+	p := &profile{name: ProfileNamespaces, layers: layers, weaker: weaker, cg: cg, threadsOnly: threadsOnly, forkLayers: forkLayers, forkWeaker: []string{
 		"fork executor: concurrent jobs share the fork server's host uid; each has its own user, pid, mount, " +
 			"net, ipc and uts namespaces, so none can see, signal or trace another. SANDBOX_EXECUTOR=warm gives " +
 			"every job its own host uid as well",

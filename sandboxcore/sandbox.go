@@ -74,6 +74,15 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	// What admitted jobs may use together must fit the instance.
+	cfg, lowered, err := fitMemory(cfg, instanceMemoryMB())
+	if err != nil {
+		os.RemoveAll(workDir)
+		return nil, fmt.Errorf("sandbox config: %v: %w", err, ErrUnavailable)
+	}
+	if lowered != "" {
+		cfg.Logger.Warn("sandbox: " + lowered)
+	}
 	reap := newReaper()
 	prof, err := chooseProfile(ctx, cfg, workDir, uids, reap)
 	if err != nil {
@@ -113,7 +122,11 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 func chooseProfile(ctx context.Context, cfg Config, workDir string, uids *uidPool, reap *reaper) (*profile, error) {
 	var candidates []func() (*profile, error)
 	namespaces := func() (*profile, error) {
-		return newNamespacesProfile(cfg.Rootfs, cfg.NsjailPath, workDir, probeCgroups(), uids.ids)
+		cg := cgroupSupport{}
+		if cfg.JobCgroups {
+			cg = probeCgroups()
+		}
+		return newNamespacesProfile(cfg.Rootfs, cfg.NsjailPath, workDir, cg, uids.ids)
 	}
 	chroot := func() (*profile, error) { return newChrootProfile(cfg.Rootfs, uids.ids), nil }
 	switch cfg.Mode {

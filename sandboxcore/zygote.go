@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,12 @@ type zygote struct {
 	log     *logTail
 	jobUIDs *uidPool // chroot profile: every job runs under a uid of its own
 	opLog   *slog.Logger
+	// cg, when set, gives every spare cgroups of its own below grp, the
+	// fork server's (namespaces profile); hostPid is the fork server's
+	// pid on the host.
+	cg      *cgroupSupport
+	grp     *jobGroup
+	hostPid int
 
 	born    time.Time
 	forks   atomic.Int64
@@ -47,6 +54,16 @@ type zygote struct {
 	mu      sync.Mutex
 	nextID  int64
 	waiting map[int64]*zygoteJob
+	// spares are the children ready for a job, oldest first, each in its
+	// cgroups already; spareAdded is closed and replaced when one comes.
+	spares     []spare
+	spareAdded chan struct{}
+}
+
+// spare is a fork-server child waiting for a job.
+type spare struct {
+	pid   int // in the fork server's pid namespace
+	group *jobGroup
 }
 
 // zygoteMessage is every message the fork server sends.
@@ -56,9 +73,10 @@ type zygoteMessage struct {
 	Status int     `json:"status"`
 	CPU    float64 `json:"cpu"`
 	MaxRSS int64   `json:"maxrss"`
+	Spare  int     `json:"spare"`
 }
 
-func startZygote(p *profile, spec jailSpec, release func(), reap *reaper, jobUIDs *uidPool, opLog *slog.Logger) (z *zygote, err error) {
+func startZygote(p *profile, spec jailSpec, release func(), reap *reaper, jobUIDs *uidPool, cg *cgroupSupport, opLog *slog.Logger) (z *zygote, err error) {
 	spec.zygote = true
 	cmd, cleanup, err := p.command(spec)
 	if err != nil {
@@ -94,9 +112,9 @@ func startZygote(p *profile, spec jailSpec, release func(), reap *reaper, jobUID
 	defer logW.Close()
 	parentEnds = append(parentEnds, logR)
 	z = &zygote{
-		cmd: cmd, ctrl: conn.(*net.UnixConn), log: newLogTail(logR), jobUIDs: jobUIDs, opLog: opLog,
+		cmd: cmd, ctrl: conn.(*net.UnixConn), log: newLogTail(logR), jobUIDs: jobUIDs, opLog: opLog, cg: cg,
 		born: time.Now(), ready: make(chan struct{}), exited: make(chan struct{}), dead: make(chan struct{}),
-		waiting: map[int64]*zygoteJob{},
+		waiting: map[int64]*zygoteJob{}, spareAdded: make(chan struct{}),
 	}
 	// The fork server's own stderr and NsJail's log share one pipe: the
 	// operator's diagnostics, never a job's output.
@@ -111,6 +129,13 @@ func startZygote(p *profile, spec jailSpec, release func(), reap *reaper, jobUID
 		reap.disown(cmd.Process.Pid)
 		cleanup()
 		release()
+		z.mu.Lock()
+		left := z.spares
+		z.spares = nil
+		z.mu.Unlock()
+		for _, sp := range left {
+			sp.group.remove()
+		}
 		close(z.exited)
 	}()
 	go z.readLoop()
@@ -153,7 +178,24 @@ func (z *zygote) readLoop() {
 			return // a fork server that speaks nonsense is not trusted further
 		}
 		if msg.Ready {
+			if z.cg != nil {
+				kids := childPids(z.cmd.Process.Pid)
+				if len(kids) != 1 {
+					z.opLog.Error("sandbox: cannot find the fork server's process", "nsjail_pid", z.cmd.Process.Pid)
+					return
+				}
+				z.hostPid, z.grp = kids[0], jailGroups(*z.cg, kids[0])
+			}
 			readyOnce.Do(func() { close(z.ready) })
+			continue
+		}
+		if msg.Spare != 0 {
+			if err := z.addSpare(msg.Spare); err != nil {
+				// A child that cannot be held to its job's limits must
+				// never get a job: this fork server is done.
+				z.opLog.Error("sandbox: fork server replaced: a spare could not get cgroups of its own", "error", err.Error())
+				return
+			}
 			continue
 		}
 		z.mu.Lock()
@@ -203,7 +245,19 @@ func (z *zygote) run(ctx context.Context, req harnessRequest, l Limits) (runOutc
 	defer closeAll(childEnds) // the fork server holds its own copies once sent
 	pipes := jobPipes{stdin: parentEnds[0], stdout: parentEnds[1], stderr: parentEnds[2], result: parentEnds[3]}
 
-	job := &zygoteJob{z: z, finished: make(chan struct{})}
+	sp, err := z.takeSpare(ctx)
+	if err != nil {
+		pipes.close()
+		return runOutcome{}, err
+	}
+	if sp.group != nil {
+		if err := sp.group.limit(int64(l.MemoryMB)<<20, l.Processes+1); err != nil {
+			pipes.close()
+			go sp.group.remove()
+			return runOutcome{}, fmt.Errorf("%w: the job's cgroup limits: %v", errJobNotStarted, err)
+		}
+	}
+	job := &zygoteJob{z: z, grp: sp.group, finished: make(chan struct{})}
 	if z.jobUIDs != nil {
 		lease, err := z.jobUIDs.take()
 		if err != nil {
@@ -218,7 +272,7 @@ func (z *zygote) run(ctx context.Context, req harnessRequest, l Limits) (runOutc
 	z.waiting[job.id] = job
 	z.mu.Unlock()
 
-	op := map[string]any{"op": "run", "id": job.id}
+	op := map[string]any{"op": "run", "id": job.id, "spare": sp.pid}
 	if job.lease != nil {
 		op["uid"] = job.lease.uid
 	}
@@ -259,6 +313,50 @@ func setupFailure(out runOutcome, z *zygote) string {
 	return "the fork server ended before the script started: " + z.diagnostics()
 }
 
+// addSpare records a new child of the fork server, in cgroups of its own
+// when the profile has them.
+func (z *zygote) addSpare(pid int) error {
+	sp := spare{pid: pid}
+	if z.grp != nil {
+		host, err := hostPidOf(z.hostPid, pid)
+		if err != nil {
+			return err
+		}
+		if sp.group, err = newChildGroup(z.grp, "job-"+strconv.Itoa(host), host); err != nil {
+			return err
+		}
+	}
+	z.mu.Lock()
+	z.spares = append(z.spares, sp)
+	close(z.spareAdded)
+	z.spareAdded = make(chan struct{})
+	z.mu.Unlock()
+	return nil
+}
+
+// takeSpare waits for the oldest ready child. The fork server makes a new
+// one whenever it is idle and has fewer than it keeps.
+func (z *zygote) takeSpare(ctx context.Context) (spare, error) {
+	for {
+		z.mu.Lock()
+		if len(z.spares) > 0 {
+			sp := z.spares[0]
+			z.spares = z.spares[1:]
+			z.mu.Unlock()
+			return sp, nil
+		}
+		added := z.spareAdded
+		z.mu.Unlock()
+		select {
+		case <-added:
+		case <-z.dead:
+			return spare{}, fmt.Errorf("%w: the fork server ended", errJobNotStarted)
+		case <-ctx.Done():
+			return spare{}, fmt.Errorf("waiting for a spare: %w", ctx.Err())
+		}
+	}
+}
+
 func (z *zygote) forget(id int64) {
 	z.mu.Lock()
 	delete(z.waiting, id)
@@ -282,6 +380,9 @@ func (z *zygote) diagnostics() string { return z.log.String() }
 type zygoteJob struct {
 	z        *zygote
 	id       int64
+	grp      *jobGroup // namespaces profile: the job's own cgroups
+	peak     int64     // read from grp as the job finished
+	oom      bool
 	lease    *uidLease // chroot profile: the job's own uid
 	once     sync.Once
 	finished chan struct{}
@@ -297,6 +398,11 @@ type zygoteJob struct {
 func (j *zygoteJob) finish(st exitStatus) {
 	j.once.Do(func() {
 		j.exit = st
+		// The job's processes die with it (pid 1 of its namespace); its
+		// account is read now, and the group goes once the kernel has let
+		// go of them.
+		j.peak, j.oom = j.grp.peak()
+		go j.grp.remove()
 		if j.lease == nil {
 			close(j.finished)
 			return
@@ -320,6 +426,15 @@ func (j *zygoteJob) releaseUID(err error) {
 }
 
 func (j *zygoteJob) done() <-chan struct{} { return j.finished }
+
+func (j *zygoteJob) memory() (int64, bool) {
+	select {
+	case <-j.finished:
+		return j.peak, j.oom
+	default:
+		return j.grp.peak()
+	}
+}
 
 func (j *zygoteJob) kill() {
 	if j.lease != nil {

@@ -47,8 +47,10 @@ _CHILD_DENY_IDENTITY = ["setuid", "setgid", "setreuid", "setregid", "setresuid",
 _CHILD_DENY = _CHILD_DENY_NAMESPACES + _CHILD_DENY_IDENTITY
 
 
-def _bpf_program(chroot_mode, own_pid):
-    """Assembles the child's extra seccomp filter (classic BPF)."""
+def _bpf_program(chroot_mode, own_pid, threads_only=False):
+    """Assembles the child's extra seccomp filter (classic BPF). threads_only
+    denies new processes (the chroot profile always; the namespaces profile
+    where no per-job cgroup holds a job's processes together)."""
     import struct
 
     LD_ABS, JEQ, JSET, RET = 0x20, 0x15, 0x45, 0x06
@@ -74,13 +76,17 @@ def _bpf_program(chroot_mode, own_pid):
     # clone with any namespace flag.
     prog += [(JEQ, 0, 4, _NR["clone"]), (LD_ABS, 0, 0, arg_lo(0)), (JSET, 0, 1, CLONE_NEW_ANY),
              (RET, 0, 0, ERRNO), (LD_ABS, 0, 0, nr_off)]
-    if chroot_mode:
-        # No pid namespace to contain a fork bomb, and gVisor does not
-        # enforce RLIMIT_NPROC: threads only.
-        for name in ("fork", "vfork", "pidfd_open", "pidfd_send_signal", "tkill"):
+    if chroot_mode or threads_only:
+        # chroot: no pid namespace to contain a fork bomb, and gVisor does
+        # not enforce RLIMIT_NPROC. Either way one process is then the
+        # whole job, and its address-space limit bounds all of it.
+        for name in ("fork", "vfork"):
             prog += [(JEQ, 0, 1, _NR[name]), (RET, 0, 0, ERRNO)]
         prog += [(JEQ, 0, 4, _NR["clone"]), (LD_ABS, 0, 0, arg_lo(0)), (JSET, 1, 0, CLONE_THREAD),
                  (RET, 0, 0, ERRNO), (LD_ABS, 0, 0, nr_off)]
+    if chroot_mode:
+        for name in ("pidfd_open", "pidfd_send_signal", "tkill"):
+            prog += [(JEQ, 0, 1, _NR[name]), (RET, 0, 0, ERRNO)]
         # Every job has a uid of its own, so the kernel already refuses
         # signals to any other process; this keeps signals to the job's own
         # process even so.

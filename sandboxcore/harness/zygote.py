@@ -1,10 +1,13 @@
 # The fork server ("zygote"): a Python that never runs user code itself.
 #
-# argv: zygote <profile> <spares> <tmp_bytes> <preload...>
+# argv: zygote <profile> <threads|processes> <spares> <tmp_bytes> <preload...>
 # fd 3 is a SOCK_SEQPACKET socket to Go. Messages are JSON:
 #   zygote -> Go  {"ready": true}                          after preload
-#   Go -> zygote  {"op": "run", "id": N}                   + SCM_RIGHTS with
-#                 the job's stdin, stdout, stderr and result pipe ends
+#   zygote -> Go  {"spare": P}                             a new spare, pid P
+#                 (Go moves it into cgroups of its own before it names it)
+#   Go -> zygote  {"op": "run", "id": N, "spare": P}       + SCM_RIGHTS with
+#                 the job's stdin, stdout, stderr and result pipe ends; the
+#                 spare P takes the job (and "uid" in the chroot profile)
 #   Go -> zygote  {"op": "kill", "id": N}
 #   zygote -> Go  {"id": N, "status": S, "cpu": seconds}   when the job ended;
 #                 S is the exit code, or 128+signal, as NsJail reports it.
@@ -33,7 +36,7 @@ class _Spare:
         self.pid, self.sock = pid, sock
 
 
-def serve_zygote(chroot_mode, spares_wanted, tmp_bytes, preload):
+def serve_zygote(chroot_mode, threads_only, spares_wanted, tmp_bytes, preload):
     import gc
     import selectors
     import signal
@@ -71,7 +74,7 @@ def serve_zygote(chroot_mode, spares_wanted, tmp_bytes, preload):
     id_maps = ((b"setgroups", b"deny"), (b"uid_map", b"%d %d 1" % (uid, uid)), (b"gid_map", b"%d %d 1" % (gid, gid)))
     # The same for every namespaced child: built once, not per job.
     last_cap = libc.last_capability()
-    program = _bpf_program(False, 0)
+    program = _bpf_program(False, 0, threads_only)
 
     def make_spare():
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -109,7 +112,9 @@ def serve_zygote(chroot_mode, spares_wanted, tmp_bytes, preload):
         # single thread) only when nothing is waiting.
         events = sel.select(timeout=0 if len(spares) < spares_wanted else None)
         if not events:
-            spares.append(make_spare())
+            spare = make_spare()
+            spares.append(spare)
+            send({"spare": spare.pid})
             continue
         for key, _ in events:
             if key.fileobj is ctrl:
@@ -118,7 +123,15 @@ def serve_zygote(chroot_mode, spares_wanted, tmp_bytes, preload):
                     os._exit(0)  # Go went away: the jail ends, and every job with it
                 req = json.loads(msg)
                 if req["op"] == "run":
-                    spare = spares.pop(0) if spares else make_spare()
+                    spare = next((s for s in spares if s.pid == req.get("spare")), None)
+                    if spare is None:
+                        # Go names only spares it was told of; this one is
+                        # gone. The job never started: Go runs it elsewhere.
+                        for fd in fds:
+                            os.close(fd)
+                        send({"id": req["id"], "status": 255, "cpu": 0, "maxrss": 0})
+                        continue
+                    spares.remove(spare)
                     try:
                         socket.send_fds(spare.sock, [_dumps({"uid": req.get("uid", 0)}).encode()], fds)
                     except OSError:
