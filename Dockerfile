@@ -1,7 +1,8 @@
 # One image for both Cloud Run generations: the server probes at start-up
 # which isolation layers the host allows (SANDBOX_MODE=auto) and uses the
 # namespaces profile on gen2 (microVM) and the chroot profile on gen1
-# (gVisor). No build argument chooses between them.
+# (gVisor). No build argument chooses between them: the one there is,
+# VERSION, only names the build.
 #
 # Built locally by infra/image/build-image.sh (podman, with local stand-ins
 # for the three public base images) and in Cloud Build by cloudbuild.yaml.

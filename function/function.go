@@ -12,6 +12,7 @@ import (
 
 	"python-api/sandboxcore"
 
+	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 )
@@ -28,14 +29,25 @@ func init() {
 		}
 		s.serveExecute(w, r)
 	})
-	functions.CloudEvent("pubsub", func(ctx context.Context, e cloudevents.Event) error {
+	pubsubFn := func(ctx context.Context, e cloudevents.Event) error {
 		s, err := Default()
 		if err != nil {
 			return transient("service not available: %v", err)
 		}
 		return s.handlePubSub(ctx, e)
-	})
+	}
+	functions.CloudEvent("pubsub", pubsubFn)
+	// Push subscriptions point at /pubsub/projects/P/topics/T: the
+	// framework reads the topic from the path for the CloudEvent's source
+	// (and warns on every delivery without one).
+	if err := funcframework.RegisterCloudEventFunctionContext(context.Background(), PubSubTopicPath, pubsubFn); err != nil {
+		panic(err)
+	}
 }
+
+// PubSubTopicPath is where push subscriptions deliver, followed by
+// projects/PROJECT/topics/TOPIC.
+const PubSubTopicPath = "/pubsub/"
 
 // Default returns the service the registered functions use, building it
 // from the environment on first use. The first error is kept: a sandbox

@@ -138,20 +138,26 @@ func TestDockerfile(t *testing.T) {
 	}
 }
 
+// TestDockerignore: what `gcloud builds submit` uploads (.gcloudignore) and
+// what the Dockerfile's build context holds (.dockerignore) both leave out
+// the host's build outputs.
 func TestDockerignore(t *testing.T) {
-	b, err := os.ReadFile("../.dockerignore")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := map[string]bool{}
-	for _, l := range strings.Split(string(b), "\n") {
-		lines[strings.TrimSpace(l)] = true
-	}
-	// Host build outputs must not leak into the context: the image rebuilds
-	// them, and a stale client/dist or runtime tree would hide a broken step.
-	for _, want := range []string{".git", "bin", "build", "client/node_modules", "client/dist"} {
-		if !lines[want] {
-			t.Errorf(".dockerignore does not exclude %s", want)
+	for _, file := range []string{"../.dockerignore", "../.gcloudignore"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := map[string]bool{}
+		for _, l := range strings.Split(string(b), "\n") {
+			lines[strings.TrimSpace(l)] = true
+		}
+		// Host build outputs must not leak into the context: the image
+		// rebuilds them, and a stale client/dist or runtime tree would hide
+		// a broken step (and make every upload hundreds of MB).
+		for _, want := range []string{".git", "bin", "build", "client/node_modules", "client/dist", "terraform/.terraform", "terraform/*.tfstate*"} {
+			if !lines[want] {
+				t.Errorf("%s does not exclude %s", file, want)
+			}
 		}
 	}
 }

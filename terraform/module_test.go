@@ -1,6 +1,8 @@
 // Package terraform holds no Go code of its own: its tests parse the
-// Terraform module beside them (no terraform binary or provider download is
-// possible here) and check that the pieces are wired to each other.
+// Terraform module beside them and check what a plan cannot show (every IAM
+// grant at once, the dependency graph, the server's environment against the
+// server's code). tests/*.tftest.hcl check the rest with terraform itself
+// (make test-terraform); these run wherever Go does, Cloud Build included.
 package terraform
 
 import (

@@ -30,17 +30,18 @@ resource "google_pubsub_subscription" "dead_letter" {
 # deadline, the retry policy and the dead-letter policy directly (Eventarc
 # creates its own subscription with a 10 s ack deadline that would have to be
 # patched afterwards). The server's /pubsub path takes the push body as a
-# CloudEvent.
+# CloudEvent; the endpoint carries the topic after it (local.push_path),
+# where the Functions Framework looks for it.
 resource "google_pubsub_subscription" "push" {
   project = var.project_id
   name    = "${var.service_name}-scripts-push"
   topic   = google_pubsub_topic.scripts.id
 
-  ack_deadline_seconds       = var.ack_deadline_seconds
+  ack_deadline_seconds       = local.ack_deadline_seconds
   message_retention_duration = "604800s"
 
   push_config {
-    push_endpoint = "${google_cloud_run_v2_service.api.uri}/pubsub"
+    push_endpoint = "${google_cloud_run_v2_service.api.uri}${local.push_path}"
 
     oidc_token {
       service_account_email = google_service_account.pubsub_invoker.email
@@ -64,12 +65,15 @@ resource "google_pubsub_subscription" "push" {
 
   lifecycle {
     precondition {
-      condition     = var.ack_deadline_seconds >= var.batch_max_timeout_seconds + 30
-      error_message = "ack_deadline_seconds must exceed batch_max_timeout_seconds by at least 30 s, or long batch runs are redelivered while still running."
+      condition     = local.ack_deadline_seconds >= local.request_timeout_seconds
+      error_message = "The push subscription's ack deadline (${local.ack_deadline_seconds} s) must be at least the Cloud Run request timeout (${local.request_timeout_seconds} s), or Pub/Sub redelivers batch runs that are still going. Pub/Sub allows at most 600 s: lower batch_max_timeout_seconds, queue_wait_seconds or results_store_timeout_seconds."
     }
   }
 
+  # Deliveries start as soon as the subscription exists: the push identity
+  # must already be allowed to invoke the service, or the first ones get 403.
   depends_on = [
+    google_cloud_run_v2_service_iam_member.pubsub_invoker,
     google_pubsub_topic_iam_member.dead_letter_publisher,
     google_service_account_iam_member.pubsub_token_creator,
   ]

@@ -9,7 +9,7 @@ resource "google_cloud_run_v2_service" "api" {
     service_account                  = google_service_account.service.email
     execution_environment            = var.execution_environment
     max_instance_request_concurrency = var.max_instance_request_concurrency
-    timeout                          = "${var.request_timeout_seconds}s"
+    timeout                          = "${local.request_timeout_seconds}s"
 
     scaling {
       min_instance_count = var.min_instances
@@ -34,19 +34,14 @@ resource "google_cloud_run_v2_service" "api" {
         startup_cpu_boost = true
       }
 
-      env {
-        name  = "RESULTS_BUCKET"
-        value = google_storage_bucket.results.name
-      }
-      env {
-        name  = "RESULTS_PREFIX"
-        value = var.results_prefix
-      }
-      # auto: namespaces where the host allows them (gen2), chroot under
-      # gVisor (gen1); /healthz reports which one was chosen.
-      env {
-        name  = "SANDBOX_MODE"
-        value = "auto"
+      # The module's own settings (local.server_env in main.tf), then the
+      # caller's extra_env, which may not repeat any of them.
+      dynamic "env" {
+        for_each = merge(var.extra_env, local.server_env)
+        content {
+          name  = env.key
+          value = env.value
+        }
       }
 
       dynamic "env" {
@@ -59,14 +54,6 @@ resource "google_cloud_run_v2_service" "api" {
               version = "latest"
             }
           }
-        }
-      }
-
-      dynamic "env" {
-        for_each = var.extra_env
-        content {
-          name  = env.key
-          value = env.value
         }
       }
 
@@ -103,8 +90,36 @@ resource "google_cloud_run_v2_service" "api" {
     ]
 
     precondition {
-      condition     = var.request_timeout_seconds >= var.batch_max_timeout_seconds
-      error_message = "request_timeout_seconds must cover batch_max_timeout_seconds: a Pub/Sub delivery is a request to this service."
+      condition     = local.request_timeout_seconds >= local.batch_request_seconds
+      error_message = "request_timeout_seconds (${local.request_timeout_seconds}) must cover one Pub/Sub delivery: queue_wait_seconds + batch_max_timeout_seconds + 2 * results_store_timeout_seconds + request_timeout_margin_seconds = ${local.batch_request_seconds} s. Leave it null to derive it."
+    }
+
+    # Pub/Sub pushes carry an OIDC token, never an API key. On a public
+    # service nothing checks that token yet (Cloud Run lets everyone in and
+    # the server does not verify it), so /pubsub would need the API key
+    # Pub/Sub cannot send and every delivery would get 401.
+    precondition {
+      condition     = !(var.allow_unauthenticated && var.api_keys_secret != "")
+      error_message = "allow_unauthenticated = true together with api_keys_secret is refused for now: Pub/Sub push deliveries carry an OIDC token, not an API key, and on a public service nothing verifies that token yet, so every delivery would get 401 and be dead-lettered. Keep the service private (callers send an identity token; Cloud Run checks the push token), or make it public without API keys."
+    }
+
+    precondition {
+      condition     = length(setintersection(keys(var.extra_env), local.reserved_env)) == 0
+      error_message = "extra_env must not set ${join(", ", sort(setintersection(keys(var.extra_env), local.reserved_env)))}: this module sets them from its own variables (or the image / Cloud Run does). Use the matching variable instead."
+    }
+
+    # The server's floor for one script (sandboxcore.MinMemoryMB): the
+    # interpreter with numpy and pandas loaded.
+    precondition {
+      condition     = local.max_job_memory_mb >= 256
+      error_message = "memory ${var.memory} leaves ${local.max_job_memory_mb} MB per script for ${local.sandbox_slots} slot(s) after the server's ${var.server_memory_reserve_mb} MB: each needs at least 256 MB. Raise memory or lower cpu."
+    }
+
+    # The server refuses to start when its interactive maximum exceeds the
+    # batch maximum (BATCH_MAX_TIMEOUT_MS >= MAX_TIMEOUT_MS).
+    precondition {
+      condition     = try(tonumber(lookup(var.extra_env, "MAX_TIMEOUT_MS", "60000")) <= var.batch_max_timeout_seconds * 1000, false)
+      error_message = "extra_env MAX_TIMEOUT_MS must be a number of milliseconds no larger than batch_max_timeout_seconds * 1000; the server refuses to start otherwise."
     }
   }
 

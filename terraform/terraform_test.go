@@ -21,9 +21,10 @@ func load(t *testing.T) *module {
 	return m
 }
 
-// TestFormatted stands in for `terraform fmt -check`, which cannot run here
-// (no terraform binary can be installed): terraform fmt is hclwrite.Format
-// plus two clean-ups, unwrapping interpolation-only strings ("${x}") and
+// TestFormatted stands in for `terraform fmt -check` where there is no
+// terraform binary (Cloud Build's test step runs only go test); make
+// test-terraform runs the real one. terraform fmt is hclwrite.Format plus
+// two clean-ups, unwrapping interpolation-only strings ("${x}") and
 // unquoting type constraints, so a file that is byte-identical to its
 // hclwrite.Format output and has neither passes terraform fmt -check.
 func TestFormatted(t *testing.T) {
@@ -152,24 +153,13 @@ func TestChecksCatchBreakage(t *testing.T) {
 		{"wider bucket role", "service_account", "iam.tf", `"roles/storage.objectViewer"`, `"roles/storage.objectAdmin"`},
 		{"missing bucket role", "service_account", "iam.tf", `"roles/storage.objectCreator"`, `"roles/storage.objectViewer"`},
 		{"project grant to others", "project_iam", "build.tf", `role    = "roles/logging.logWriter"`, `role    = "roles/owner"`},
-		{"bucket not in env", "results_env", "run.tf", `value = google_storage_bucket.results.name`, `value = "some-other-bucket"`},
-		{"mode not auto", "results_env", "run.tf", `value = "auto"`, `value = "chroot"`},
-		{"wrong push path", "push_endpoint", "pubsub.tf", `.uri}/pubsub"`, `.uri}/execute"`},
-		{"push to elsewhere", "push_endpoint", "pubsub.tf", `"${google_cloud_run_v2_service.api.uri}/pubsub"`, `"https://example.com/pubsub"`},
-		{"no oidc", "push_endpoint", "pubsub.tf", `service_account_email = google_service_account.pubsub_invoker.email`, `service_account_email = google_service_account.service.email`},
-		{"attempts not 5", "dead_letter", "variables.tf", "default     = 5\n\n  validation {\n    condition     = var.max_delivery_attempts", "default     = 7\n\n  validation {\n    condition     = var.max_delivery_attempts"},
-		{"dead letter to source", "dead_letter", "pubsub.tf", `dead_letter_topic     = google_pubsub_topic.dead_letter.id`, `dead_letter_topic     = google_pubsub_topic.scripts.id`},
-		{"short ack deadline", "ack_deadline", "variables.tf", `default     = 360`, `default     = 120`},
-		{"short request timeout", "ack_deadline", "variables.tf", `default     = 330`, `default     = 60`},
-		{"no publisher for agent", "pubsub_agent", "iam.tf", `role    = "roles/pubsub.publisher"`, `role    = "roles/pubsub.viewer"`},
+		{"project grant to the service", "project_iam", "build.tf", "role    = \"roles/logging.logWriter\"\n  member  = google_service_account.builder.member", "role    = \"roles/logging.logWriter\"\n  member  = google_service_account.service.member"},
 		{"public by default", "invokers", "variables.tf", "type        = bool\n  default     = false\n}\n\nvariable \"api_keys_secret\"", "type        = bool\n  default     = true\n}\n\nvariable \"api_keys_secret\""},
-		{"cpu idle", "service", "run.tf", `cpu_idle          = false`, `cpu_idle          = true`},
-		{"gen1 default", "service", "variables.tf", `default     = "EXECUTION_ENVIRONMENT_GEN2"`, `default     = "EXECUTION_ENVIRONMENT_GEN1"`},
-		{"probe path", "service", "run.tf", "period_seconds        = 2\n        timeout_seconds       = 2\n        failure_threshold     = 30\n        http_get {\n          path = \"/healthz\"", "period_seconds        = 2\n        timeout_seconds       = 2\n        failure_threshold     = 30\n        http_get {\n          path = \"/\""},
-		{"public bucket", "bucket", "storage.tf", `"enforced"`, `"inherited"`},
-		{"no lifecycle", "bucket", "storage.tf", `type = "Delete"`, `type = "SetStorageClass"`},
+		{"another invoker", "invokers", "build.tf", `role     = "roles/run.developer"`, `role     = "roles/run.invoker"`},
+		{"push before its invoker grant", "push_depends_on", "pubsub.tf", "    google_cloud_run_v2_service_iam_member.pubsub_invoker,\n", ""},
 		{"unbounded provider", "provider", "versions.tf", `">= 6.10.0, < 7.0.0"`, `">= 6.10.0"`},
 		{"missing registry", "resources", "registry.tf", `"google_artifact_registry_repository" "images"`, `"google_artifact_registry_repository" "imgs"`},
+		{"no builder account", "resources", "build.tf", "resource \"google_service_account\" \"builder\" {\n", "resource \"google_service_account\" \"builder_x\" {\n"},
 	}
 	base := load(t)
 	for _, tc := range cases {

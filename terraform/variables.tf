@@ -33,7 +33,7 @@ variable "image" {
 }
 
 variable "image_tag" {
-  description = "Tag used when image is empty (Cloud Build pushes the commit SHA and latest)."
+  description = "Tag used when image is empty, for the service's first revision only: later releases are deployed by Cloud Build by commit SHA, and Terraform ignores the image afterwards."
   type        = string
   default     = "latest"
 }
@@ -68,41 +68,100 @@ variable "max_instances" {
 }
 
 variable "cpu" {
-  description = "CPU limit per instance."
+  description = "CPU limit per instance (\"1\", \"2\", \"4\", ... or millicores such as \"1000m\"). The sandbox runs one script per whole CPU at once: MAX_CONCURRENCY = max(1, floor(cpu))."
   type        = string
   default     = "2"
+
+  validation {
+    condition     = can(regex("^([0-9]+(\\.[0-9]+)?|[0-9]+m)$", var.cpu))
+    error_message = "cpu must be a number of CPUs such as \"2\" or millicores such as \"2000m\"."
+  }
 }
 
 variable "memory" {
-  description = "Memory limit per instance; must hold the warm pool plus every running script's memory limit."
+  description = "Memory limit per instance (e.g. \"2Gi\", \"4096Mi\"). The per-script maximum is derived from it: MAX_MEMORY_MB = floor((memory - server_memory_reserve_mb) / MAX_CONCURRENCY)."
   type        = string
   default     = "2Gi"
-}
-
-variable "request_timeout_seconds" {
-  description = "Cloud Run request timeout. Pub/Sub batch deliveries are requests too, so it must cover batch_max_timeout_seconds."
-  type        = number
-  default     = 330
 
   validation {
-    condition     = var.request_timeout_seconds >= 1 && var.request_timeout_seconds <= 3600
-    error_message = "request_timeout_seconds must be between 1 and 3600."
+    condition     = can(regex("^[0-9]+(Mi|Gi|M|G)$", var.memory))
+    error_message = "memory must be a whole number with a unit Mi, Gi, M or G, such as \"2Gi\" or \"1536Mi\"."
+  }
+}
+
+variable "server_memory_reserve_mb" {
+  description = "Instance memory (MiB) kept out of the scripts' share for the server itself, its fork server with numpy and pandas imported, and NsJail. The rest is split evenly between the sandbox's slots. 512 matches the reserve the server assumes when it checks the same rule at start-up."
+  type        = number
+  default     = 512
+
+  validation {
+    condition     = var.server_memory_reserve_mb >= 256
+    error_message = "server_memory_reserve_mb must be at least 256."
   }
 }
 
 variable "batch_max_timeout_seconds" {
-  description = "Longest execution a Pub/Sub batch message may ask for (the server's batch maximum)."
+  description = "Longest execution a Pub/Sub batch message may ask for; the server gets it as BATCH_MAX_TIMEOUT_MS. At least 60 (the server's interactive maximum, MAX_TIMEOUT_MS)."
   type        = number
   default     = 300
+
+  validation {
+    condition     = var.batch_max_timeout_seconds >= 60 && floor(var.batch_max_timeout_seconds) == var.batch_max_timeout_seconds
+    error_message = "batch_max_timeout_seconds must be a whole number of seconds, at least 60 (the server refuses a batch maximum below MAX_TIMEOUT_MS, 60 s by default)."
+  }
+}
+
+variable "queue_wait_seconds" {
+  description = "How long a request may wait for a free sandbox slot before 429 (the server's QUEUE_WAIT_MS). A Pub/Sub delivery can wait this long before its run starts, so it is part of the request timeout."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.queue_wait_seconds >= 1 && floor(var.queue_wait_seconds) == var.queue_wait_seconds
+    error_message = "queue_wait_seconds must be a whole number of seconds, at least 1."
+  }
+}
+
+variable "results_store_timeout_seconds" {
+  description = "Bound on each Cloud Storage call of a batch run (the server's RESULTS_STORE_TIMEOUT). A delivery makes two: the check for an existing result and the write."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.results_store_timeout_seconds >= 1 && floor(var.results_store_timeout_seconds) == var.results_store_timeout_seconds
+    error_message = "results_store_timeout_seconds must be a whole number of seconds, at least 1."
+  }
+}
+
+variable "request_timeout_margin_seconds" {
+  description = "Slack added to the request timeout beyond queue wait + batch maximum + two store calls: body read, start-up of the job, the answer."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.request_timeout_margin_seconds >= 0
+    error_message = "request_timeout_margin_seconds must not be negative."
+  }
+}
+
+variable "request_timeout_seconds" {
+  description = "Cloud Run request timeout. Null (the default) derives it: queue_wait_seconds + batch_max_timeout_seconds + 2 * results_store_timeout_seconds + request_timeout_margin_seconds (360 s with the defaults). A value set here must be at least that."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.request_timeout_seconds == null ? true : (var.request_timeout_seconds >= 1 && var.request_timeout_seconds <= 3600)
+    error_message = "request_timeout_seconds must be between 1 and 3600."
+  }
 }
 
 variable "ack_deadline_seconds" {
-  description = "Pub/Sub ack deadline for the push subscription: how long Pub/Sub waits for /pubsub to answer before redelivering. Must cover batch_max_timeout_seconds plus start-up and upload time; Pub/Sub allows at most 600."
+  description = "Pub/Sub ack deadline of the push subscription: how long Pub/Sub waits for the delivery's answer before redelivering. Null (the default) makes it the request timeout. It must be at least the request timeout and at most 600 (Pub/Sub's limit), which caps the batch maximum at about 540 s with the other defaults."
   type        = number
-  default     = 360
+  default     = null
 
   validation {
-    condition     = var.ack_deadline_seconds >= 10 && var.ack_deadline_seconds <= 600
+    condition     = var.ack_deadline_seconds == null ? true : (var.ack_deadline_seconds >= 10 && var.ack_deadline_seconds <= 600)
     error_message = "ack_deadline_seconds must be between 10 and 600 (Pub/Sub limits)."
   }
 }
@@ -148,19 +207,19 @@ variable "force_destroy_bucket" {
 }
 
 variable "allow_unauthenticated" {
-  description = "Grant roles/run.invoker to allUsers. Off by default: callers need an identity token (or put API keys in front with api_keys_secret)."
+  description = "Grant roles/run.invoker to allUsers. Off by default: callers need an identity token, and Cloud Run checks the OIDC token of every Pub/Sub push (the server gets PUBSUB_AUTH=platform). Refused together with api_keys_secret until the server verifies push tokens itself."
   type        = bool
   default     = false
 }
 
 variable "api_keys_secret" {
-  description = "Optional Secret Manager secret id whose latest version holds the comma-separated API_KEYS the server accepts. Empty means no API keys."
+  description = "Optional Secret Manager secret id whose latest version holds the comma-separated API_KEYS the server accepts on /execute. Empty means no API keys. /pubsub never needs one on a private service (PUBSUB_AUTH=platform)."
   type        = string
   default     = ""
 }
 
 variable "extra_env" {
-  description = "Further plain environment variables for the server (sandbox tunables from the README's configuration table). Never put secrets here."
+  description = "Further plain environment variables for the server (sandbox tunables from the README's configuration table). Never put secrets here. Names this module sets itself (see local.server_env), API_KEYS, SANDBOX_ROOTFS and Cloud Run's reserved names are refused: set the matching variable instead."
   type        = map(string)
   default     = {}
 }
@@ -177,8 +236,30 @@ variable "enable_apis" {
   default     = true
 }
 
+variable "images_to_keep" {
+  description = "Artifact Registry cleanup policy: keep this many most recent versions of each image, delete older ones. Keep it above the number of releases you might roll back to."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.images_to_keep >= 2
+    error_message = "images_to_keep must be at least 2."
+  }
+}
+
+variable "build_log_retention_days" {
+  description = "Source archives and logs of builds in the build bucket are deleted this many days after they are written."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.build_log_retention_days >= 1
+    error_message = "build_log_retention_days must be at least 1."
+  }
+}
+
 variable "enable_build_trigger" {
-  description = "Create a Cloud Build trigger that runs cloudbuild.yaml on pushes to github_branch."
+  description = "Create a Cloud Build trigger that runs cloudbuild.yaml on pushes to github_branch. The builder account and its grants exist either way (manual builds use them too)."
   type        = bool
   default     = false
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2/hclsyntax"
-	"github.com/zclconf/go-cty/cty"
 )
 
 // Names the checks rely on. Renaming one in the module means renaming it
@@ -19,12 +18,7 @@ const (
 	scriptsTopic = "google_pubsub_topic.scripts"
 	deadTopic    = "google_pubsub_topic.dead_letter"
 	pushSub      = "google_pubsub_subscription.push"
-	pubsubPath   = "/pubsub"
-	healthPath   = "/healthz"
-	// wantAttempts is the dead-letter threshold the issue asks for.
-	wantAttempts = 5
-	// maxAckDeadline is Pub/Sub's upper limit.
-	maxAckDeadline = 600
+	builderSA    = "google_service_account.builder"
 )
 
 // requiredResources is every resource the service needs to work.
@@ -42,6 +36,13 @@ var requiredResources = []string{
 	"google_cloud_run_v2_service_iam_member.pubsub_invoker",
 	"google_pubsub_topic_iam_member.dead_letter_publisher",
 	"google_pubsub_subscription_iam_member.dead_letter_subscriber",
+	builderSA,
+	"google_artifact_registry_repository_iam_member.builder_writer",
+	"google_cloud_run_v2_service_iam_member.builder_developer",
+	"google_service_account_iam_member.builder_act_as",
+	"google_project_iam_member.builder_logs",
+	"google_storage_bucket.build",
+	"google_storage_bucket_iam_member.builder_build_bucket",
 }
 
 // grant is one IAM role given to the service's account.
@@ -66,18 +67,17 @@ var wantServiceGrants = []grant{
 
 type check func(m *module) []string
 
+// checks are what a plan cannot show: every IAM grant in the module at
+// once, the dependency graph, the provider pin. What a plan shows (the
+// container's environment, timeouts, sizing, the push endpoint, single IAM
+// members, bucket and service settings, the preconditions) is checked by
+// tests/*.tftest.hcl (make test-terraform).
 var checks = map[string]check{
 	"resources":       checkResources,
 	"service_account": checkServiceAccountRoles,
 	"project_iam":     checkProjectIAM,
-	"results_env":     checkResultsEnv,
-	"push_endpoint":   checkPushEndpoint,
-	"dead_letter":     checkDeadLetter,
-	"ack_deadline":    checkAckDeadline,
-	"pubsub_agent":    checkPubSubAgent,
 	"invokers":        checkInvokers,
-	"service":         checkServiceSettings,
-	"bucket":          checkBucket,
+	"push_depends_on": checkPushDependsOn,
 	"provider":        checkProvider,
 }
 
@@ -218,7 +218,7 @@ func checkServiceAccountRoles(m *module) []string {
 }
 
 // checkProjectIAM allows one project-level grant in the whole module: build
-// logs for the optional builder account.
+// logs for the builder account.
 func checkProjectIAM(m *module) []string {
 	var out []string
 	for key, b := range m.resources {
@@ -227,14 +227,31 @@ func checkProjectIAM(m *module) []string {
 		}
 		role, _ := literal(attr(b.Body, "role"))
 		member := attr(b.Body, "member")
-		if role != "roles/logging.logWriter" || member == nil || !m.refersTo(member, "google_service_account.builder") {
+		if role != "roles/logging.logWriter" || member == nil || !m.refersTo(member, builderSA) {
 			out = append(out, fmt.Sprintf("%s: project-level grant of %q to %s", key, role, m.src(member)))
-		}
-		if m.countVar(b) != "var.enable_build_trigger" {
-			out = append(out, key+": builder's project grant exists even without the build trigger")
 		}
 	}
 	return out
+}
+
+// checkPushDependsOn: Pub/Sub starts pushing as soon as the subscription
+// exists, so the push identity's run.invoker grant must exist first. Nothing
+// in the subscription's arguments refers to that grant, so only depends_on
+// orders them.
+func checkPushDependsOn(m *module) []string {
+	sub := m.resources[pushSub]
+	if sub == nil {
+		return []string{"no " + pushSub}
+	}
+	const invoker = "google_cloud_run_v2_service_iam_member.pubsub_invoker"
+	if e := attr(sub.Body, "depends_on"); e != nil {
+		for _, r := range m.refs(e) {
+			if r == invoker {
+				return nil
+			}
+		}
+	}
+	return []string{pushSub + " does not depend on " + invoker + ": the first deliveries can arrive before the push identity may invoke the service"}
 }
 
 // container returns the Cloud Run service's only container body.
@@ -255,202 +272,6 @@ func (m *module) envVars(c *hclsyntax.Body) map[string]*hclsyntax.Body {
 	for _, e := range blocks(c, "env") {
 		if name, ok := literal(attr(e.Body, "name")); ok {
 			out[name] = e.Body
-		}
-	}
-	return out
-}
-
-func checkResultsEnv(m *module) []string {
-	c, out := m.container()
-	if c == nil {
-		return out
-	}
-	env := m.envVars(c)
-	if e := env["RESULTS_BUCKET"]; e == nil {
-		out = append(out, "no RESULTS_BUCKET env")
-	} else if v := attr(e, "value"); v == nil || !m.refersTo(v, resultsBkt+".name") {
-		out = append(out, "RESULTS_BUCKET is not the results bucket's name: "+m.src(v))
-	}
-	if e := env["RESULTS_PREFIX"]; e == nil || attr(e, "value") == nil {
-		out = append(out, "no RESULTS_PREFIX env")
-	}
-	if e := env["SANDBOX_MODE"]; e == nil {
-		out = append(out, "no SANDBOX_MODE env")
-	} else if v, ok := literal(attr(e, "value")); !ok || v != "auto" {
-		out = append(out, "SANDBOX_MODE must be auto so one image serves gen1 and gen2")
-	}
-	return out
-}
-
-func checkPushEndpoint(m *module) []string {
-	sub := m.resources[pushSub]
-	if sub == nil {
-		return []string{"no " + pushSub}
-	}
-	var out []string
-	if e := attr(sub.Body, "topic"); e == nil || !m.refersTo(e, scriptsTopic) {
-		out = append(out, pushSub+" does not subscribe to "+scriptsTopic)
-	}
-	pc := block(sub.Body, "push_config")
-	if pc == nil {
-		return append(out, pushSub+" has no push_config")
-	}
-	ep := attr(pc, "push_endpoint")
-	if ep == nil {
-		return append(out, "no push_endpoint")
-	}
-	// Evaluate with a stand-in for the service's URL: the endpoint must be
-	// exactly that URL plus the CloudEvent path.
-	const uri = "https://python-api-abc-uc.a.run.app"
-	stand := map[string]cty.Value{
-		"google_cloud_run_v2_service": cty.ObjectVal(map[string]cty.Value{
-			"api": cty.ObjectVal(map[string]cty.Value{"uri": cty.StringVal(uri)}),
-		}),
-	}
-	v, err := m.eval(ep, stand)
-	if err != nil {
-		out = append(out, "push_endpoint: "+err.Error())
-	} else if v.Type() != cty.String || v.AsString() != uri+pubsubPath {
-		out = append(out, fmt.Sprintf("push_endpoint evaluates to %#v, want the service URL + %s", v.GoString(), pubsubPath))
-	}
-	oidc := block(pc, "oidc_token")
-	if oidc == nil {
-		return append(out, "push_config has no oidc_token: deliveries would be unauthenticated")
-	}
-	if e := attr(oidc, "service_account_email"); e == nil || !m.refersTo(e, invokerSA+".email") {
-		out = append(out, "oidc_token does not use "+invokerSA)
-	}
-	if e := attr(oidc, "audience"); e != nil && !m.refersTo(e, runService+".uri") {
-		out = append(out, "oidc_token audience is not the service URL")
-	}
-	return out
-}
-
-func checkDeadLetter(m *module) []string {
-	sub := m.resources[pushSub]
-	if sub == nil {
-		return []string{"no " + pushSub}
-	}
-	dl := block(sub.Body, "dead_letter_policy")
-	if dl == nil {
-		return []string{pushSub + " has no dead_letter_policy"}
-	}
-	var out []string
-	if e := attr(dl, "dead_letter_topic"); e == nil || !m.refersTo(e, deadTopic) || m.refersTo(e, scriptsTopic) {
-		out = append(out, "dead_letter_topic is not "+deadTopic)
-	}
-	if e := attr(dl, "max_delivery_attempts"); e == nil {
-		out = append(out, "no max_delivery_attempts")
-	} else if n, err := m.evalNumber(e); err != nil {
-		out = append(out, err.Error())
-	} else if n != wantAttempts {
-		out = append(out, fmt.Sprintf("max_delivery_attempts = %d, want %d", n, wantAttempts))
-	}
-	// A dead-letter topic with no subscription drops what it receives.
-	found := false
-	for _, b := range m.resources {
-		if b.Labels[0] == "google_pubsub_subscription" {
-			if e := attr(b.Body, "topic"); e != nil && m.refersTo(e, deadTopic) {
-				found = true
-			}
-		}
-	}
-	if !found {
-		out = append(out, "nothing subscribes to the dead-letter topic: dead-lettered messages would be lost")
-	}
-	return out
-}
-
-func checkAckDeadline(m *module) []string {
-	sub := m.resources[pushSub]
-	if sub == nil {
-		return []string{"no " + pushSub}
-	}
-	var out []string
-	batch, ok := m.variables["batch_max_timeout_seconds"]
-	if !ok {
-		return []string{"no variable batch_max_timeout_seconds"}
-	}
-	maxBatch, err := m.evalNumber(attr(batch.Body, "default"))
-	if err != nil {
-		return []string{"batch_max_timeout_seconds: " + err.Error()}
-	}
-	e := attr(sub.Body, "ack_deadline_seconds")
-	if e == nil {
-		return append(out, "no ack_deadline_seconds (the 10 s default would redeliver every long batch run)")
-	}
-	ack, err := m.evalNumber(e)
-	switch {
-	case err != nil:
-		out = append(out, err.Error())
-	case ack < maxBatch:
-		out = append(out, fmt.Sprintf("ack_deadline_seconds %d < batch max timeout %d", ack, maxBatch))
-	case ack > maxAckDeadline:
-		out = append(out, fmt.Sprintf("ack_deadline_seconds %d > Pub/Sub's %d", ack, maxAckDeadline))
-	}
-	// The delivery is an HTTP request to Cloud Run: its timeout must cover
-	// the batch run too.
-	svc := m.resources[runService]
-	if svc != nil {
-		if t := attr(block(svc.Body, "template"), "timeout"); t == nil {
-			out = append(out, "Cloud Run template has no timeout")
-		} else if s, err := m.evalString(t); err != nil {
-			out = append(out, err.Error())
-		} else {
-			var secs int64
-			if _, err := fmt.Sscanf(s, "%ds", &secs); err != nil || secs < maxBatch {
-				out = append(out, fmt.Sprintf("Cloud Run timeout %q does not cover the batch max timeout %d s", s, maxBatch))
-			}
-		}
-	}
-	rp := block(sub.Body, "retry_policy")
-	if rp == nil || attr(rp, "minimum_backoff") == nil || attr(rp, "maximum_backoff") == nil {
-		out = append(out, "push subscription needs retry_policy with minimum_backoff and maximum_backoff (exponential backoff)")
-	}
-	return out
-}
-
-func (m *module) isPubSubAgent(member string) bool {
-	// The local's template must produce the service agent's address.
-	l, ok := m.locals["pubsub_service_agent"]
-	if !ok || member != "local.pubsub_service_agent" {
-		return false
-	}
-	v, err := m.eval(l.Expr, map[string]cty.Value{
-		"data": cty.ObjectVal(map[string]cty.Value{
-			"google_project": cty.ObjectVal(map[string]cty.Value{
-				"this": cty.ObjectVal(map[string]cty.Value{"number": cty.StringVal("123456789")}),
-			}),
-		}),
-	})
-	return err == nil && v.Type() == cty.String && v.AsString() == "serviceAccount:service-123456789@gcp-sa-pubsub.iam.gserviceaccount.com"
-}
-
-func checkPubSubAgent(m *module) []string {
-	type need struct{ typ, role, on string }
-	needs := []need{
-		{"google_pubsub_topic_iam_member", "roles/pubsub.publisher", deadTopic},
-		{"google_pubsub_subscription_iam_member", "roles/pubsub.subscriber", pushSub},
-	}
-	var out []string
-	for _, n := range needs {
-		found := false
-		for _, b := range m.resources {
-			if b.Labels[0] != n.typ {
-				continue
-			}
-			role, _ := literal(attr(b.Body, "role"))
-			member := attr(b.Body, "member")
-			target := attr(b.Body, "topic")
-			if target == nil {
-				target = attr(b.Body, "subscription")
-			}
-			if role == n.role && member != nil && m.isPubSubAgent(m.src(member)) && target != nil && m.refersTo(target, n.on) {
-				found = true
-			}
-		}
-		if !found {
-			out = append(out, fmt.Sprintf("Pub/Sub service agent lacks %s on %s", n.role, n.on))
 		}
 	}
 	return out
@@ -496,80 +317,6 @@ func checkInvokers(m *module) []string {
 		out = append(out, "no variable allow_unauthenticated")
 	} else if on, err := m.evalBool(attr(v.Body, "default")); err != nil || on {
 		out = append(out, "allow_unauthenticated must default to false")
-	}
-	return out
-}
-
-func checkServiceSettings(m *module) []string {
-	svc := m.resources[runService]
-	if svc == nil {
-		return []string{"no " + runService}
-	}
-	tmpl := block(svc.Body, "template")
-	var out []string
-	if e := attr(tmpl, "execution_environment"); e == nil {
-		out = append(out, "no execution_environment")
-	} else if s, err := m.evalString(e); err != nil || s != "EXECUTION_ENVIRONMENT_GEN2" {
-		out = append(out, "execution_environment must default to EXECUTION_ENVIRONMENT_GEN2")
-	} else if !m.refersTo(e, "var.execution_environment") {
-		out = append(out, "execution_environment is not a variable")
-	}
-	for _, a := range []string{"max_instance_request_concurrency", "timeout"} {
-		if attr(tmpl, a) == nil {
-			out = append(out, "template has no "+a)
-		}
-	}
-	sc := block(tmpl, "scaling")
-	if attr(sc, "min_instance_count") == nil || attr(sc, "max_instance_count") == nil {
-		out = append(out, "template.scaling needs min and max instance counts")
-	}
-	c, problems := m.container()
-	out = append(out, problems...)
-	if c == nil {
-		return out
-	}
-	res := block(c, "resources")
-	if e := attr(res, "cpu_idle"); e == nil {
-		out = append(out, "resources.cpu_idle unset (must be false to refill the warm pool between requests)")
-	} else if idle, err := m.evalBool(e); err != nil || idle {
-		out = append(out, "resources.cpu_idle must be false")
-	}
-	if attr(res, "limits") == nil {
-		out = append(out, "resources.limits unset")
-	}
-	for _, p := range []string{"startup_probe", "liveness_probe"} {
-		hg := block(block(c, p), "http_get")
-		if path, ok := literal(attr(hg, "path")); !ok || path != healthPath {
-			out = append(out, p+" must GET "+healthPath)
-		}
-	}
-	return out
-}
-
-func checkBucket(m *module) []string {
-	b := m.resources[resultsBkt]
-	if b == nil {
-		return []string{"no " + resultsBkt}
-	}
-	var out []string
-	if e := attr(b.Body, "uniform_bucket_level_access"); e == nil {
-		out = append(out, "uniform_bucket_level_access unset")
-	} else if on, err := m.evalBool(e); err != nil || !on {
-		out = append(out, "uniform_bucket_level_access must be true")
-	}
-	if s, ok := literal(attr(b.Body, "public_access_prevention")); !ok || s != "enforced" {
-		out = append(out, `public_access_prevention must be "enforced"`)
-	}
-	deletes := false
-	for _, lr := range blocks(b.Body, "lifecycle_rule") {
-		typ, _ := literal(attr(block(lr.Body, "action"), "type"))
-		age := attr(block(lr.Body, "condition"), "age")
-		if typ == "Delete" && age != nil && m.refersTo(age, "var.results_retention_days") {
-			deletes = true
-		}
-	}
-	if !deletes {
-		out = append(out, "no lifecycle rule deleting results after var.results_retention_days")
 	}
 	return out
 }

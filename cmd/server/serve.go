@@ -206,6 +206,7 @@ func newMux(svc *function.Service, inner *url.URL, ide http.Handler, log *slog.L
 	mux := http.NewServeMux()
 	mux.Handle("/execute", forward)
 	mux.Handle("/pubsub", svc.GuardPubSub(forward))
+	mux.Handle(function.PubSubTopicPath, svc.GuardPubSub(forward))
 	mux.Handle("/healthz", svc.HealthHandler())
 	mux.Handle("GET /metrics", svc.MetricsHandler())
 	mux.Handle("/", ide)

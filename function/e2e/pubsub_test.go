@@ -255,7 +255,8 @@ func TestPubSubBatch(t *testing.T) {
 	if _, err := ps.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
 		Name:       "projects/" + project + "/subscriptions/push",
 		Topic:      topicName,
-		PushConfig: &pubsubpb.PushConfig{PushEndpoint: srv.url + "/pubsub"},
+		// As terraform/ sets it: the topic in the path.
+		PushConfig: &pubsubpb.PushConfig{PushEndpoint: srv.url + "/pubsub/" + topicName},
 		// Longer than any execution here takes even on a loaded
 		// machine, so that a slow answer is not redelivered meanwhile.
 		AckDeadlineSeconds: 60,
@@ -347,6 +348,22 @@ func TestPubSubBatch(t *testing.T) {
 		}
 		if _, err := time.Parse(time.RFC3339Nano, obj["finished_at"].(string)); err != nil {
 			t.Fatalf("finished_at: %v", err)
+		}
+		// With the topic in the push path the framework finds it (it
+		// prints a WARNING on every delivery that lacks one).
+		if out := srv.output(); strings.Contains(out, "WARNING") {
+			t.Fatalf("the framework warned about the push: %s", out)
+		}
+	})
+
+	t.Run("input in a batch message", func(t *testing.T) {
+		publish(t, `{"script":"def main(data):\n    return sum(data)","input":[1,2,3],"id":"e2e-input"}`)
+		obj := readObject(t, "e2e-input", 30*time.Second)
+		if obj["status"] != "ok" || obj["result"] != 6.0 {
+			t.Fatalf("object: %v", obj)
+		}
+		if u, _ := obj["usage"].(map[string]any); u == nil || u["wall_ms"] == nil {
+			t.Fatalf("no usage in the batch object: %v", obj)
 		}
 	})
 
