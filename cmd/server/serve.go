@@ -36,6 +36,10 @@ import (
 // Pub/Sub push conversion.
 func serve(stderr io.Writer) int {
 	log := function.NewLogger(stderr)
+	if err := jsonOnlyOutput(stderr, log); err != nil {
+		log.Error("capture the framework's output", "error", err.Error())
+		return 1
+	}
 	fail := func(msg string, err error) int {
 		log.Error(msg, "error", err.Error())
 		return 1
