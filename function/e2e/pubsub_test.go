@@ -253,8 +253,8 @@ func TestPubSubBatch(t *testing.T) {
 		t.Fatalf("create topic: %v", err)
 	}
 	if _, err := ps.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
-		Name:       "projects/" + project + "/subscriptions/push",
-		Topic:      topicName,
+		Name:  "projects/" + project + "/subscriptions/push",
+		Topic: topicName,
 		// As terraform/ sets it: the topic in the path.
 		PushConfig: &pubsubpb.PushConfig{PushEndpoint: srv.url + "/pubsub/" + topicName},
 		// Longer than any execution here takes even on a loaded
