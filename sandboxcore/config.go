@@ -71,8 +71,10 @@ type Config struct {
 	// wait for a slot before Execute answers ErrOverloaded.
 	Slots     int
 	QueueSize int
-	// QueueWait bounds how long a request waits for a slot.
-	QueueWait time.Duration
+	// QueueWait bounds how long a request waits for a slot; BatchQueueWait
+	// how long a batch request does (not counted against QueueSize).
+	QueueWait      time.Duration
+	BatchQueueWait time.Duration
 	// WarmJails is how many pre-started jails, with Preload imported, are
 	// kept ready. Zero disables the pool: every execution starts cold.
 	WarmJails int
@@ -139,6 +141,7 @@ func DefaultConfig() Config {
 		Slots:          slots,
 		QueueSize:      4 * slots,
 		QueueWait:      30 * time.Second,
+		BatchQueueWait: 240 * time.Second,
 		WarmJails:      slots,
 		Preload:        []string{"numpy", "pandas"},
 		JobUIDBase:     200000,
@@ -220,6 +223,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	p.int("MAX_CONCURRENCY", &cfg.Slots)
 	p.int("QUEUE_SIZE", &cfg.QueueSize)
 	p.duration("QUEUE_WAIT_MS", &cfg.QueueWait)
+	p.duration("BATCH_QUEUE_WAIT_MS", &cfg.BatchQueueWait)
 	p.int("WARM_JAILS", &cfg.WarmJails)
 	p.int("JOB_UID_BASE", &cfg.JobUIDBase)
 	if v, ok := lookup(getenv, "PRELOAD_MODULES"); ok {
@@ -249,6 +253,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("QUEUE_SIZE must not be negative, got %d", c.QueueSize)
 	case c.QueueWait <= 0:
 		return fmt.Errorf("QUEUE_WAIT_MS must be positive, got %v", c.QueueWait)
+	case c.BatchQueueWait <= 0:
+		return fmt.Errorf("BATCH_QUEUE_WAIT_MS must be positive, got %v", c.BatchQueueWait)
 	case c.WarmJails < 0:
 		return fmt.Errorf("WARM_JAILS must not be negative, got %d", c.WarmJails)
 	case c.Default.Wall <= 0 || c.Default.Wall > c.Max.Wall:

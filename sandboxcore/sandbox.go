@@ -100,7 +100,7 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 	s := &Sandbox{
 		cfg:     cfg,
 		prof:    prof,
-		limiter: newLimiter(cfg.Slots, cfg.QueueSize, cfg.QueueWait),
+		limiter: newLimiter(cfg.Slots, cfg.QueueSize, cfg.QueueWait, cfg.BatchQueueWait),
 		workDir: workDir,
 	}
 	switch cfg.Executor {
@@ -214,7 +214,7 @@ func (s *Sandbox) Execute(ctx context.Context, req Request) (Result, error) {
 	if reject != nil {
 		return Result{Profile: s.prof.name, Error: reject}, nil
 	}
-	if err := s.limiter.acquire(ctx); err != nil {
+	if err := s.limiter.acquire(ctx, req.Class); err != nil {
 		return Result{}, fmt.Errorf("wait for a slot: %w", err)
 	}
 	defer func() { whenSettled(settled, s.limiter.release) }()

@@ -45,12 +45,14 @@ locals {
   # The server's default per-script memory (512) must not exceed the maximum.
   default_job_memory_mb = min(512, local.max_job_memory_mb)
 
-  # One Pub/Sub delivery, end to end: wait for a slot, run for up to the
+  # One Pub/Sub delivery, end to end: wait for a slot (a batch request
+  # waits up to its own, longer BATCH_QUEUE_WAIT_MS rather than being
+  # refused, since a refusal burns a delivery attempt), run for up to the
   # batch maximum, check for an existing result and write the result (each
   # store call bounded by the store timeout), plus a margin. The Cloud Run
   # request timeout must cover it, and the ack deadline the request timeout,
   # or Pub/Sub redelivers runs that are still going.
-  batch_request_seconds   = var.queue_wait_seconds + var.batch_max_timeout_seconds + 2 * var.results_store_timeout_seconds + var.request_timeout_margin_seconds
+  batch_request_seconds   = var.batch_queue_wait_seconds + var.batch_max_timeout_seconds + 2 * var.results_store_timeout_seconds + var.request_timeout_margin_seconds
   request_timeout_seconds = coalesce(var.request_timeout_seconds, local.batch_request_seconds)
   ack_deadline_seconds    = coalesce(var.ack_deadline_seconds, min(600, local.request_timeout_seconds))
 
@@ -72,6 +74,7 @@ locals {
     PUBSUB_AUTH          = local.pubsub_auth
     BATCH_MAX_TIMEOUT_MS = tostring(var.batch_max_timeout_seconds * 1000)
     QUEUE_WAIT_MS        = tostring(var.queue_wait_seconds * 1000)
+    BATCH_QUEUE_WAIT_MS  = tostring(var.batch_queue_wait_seconds * 1000)
     MAX_CONCURRENCY      = tostring(local.sandbox_slots)
     MAX_MEMORY_MB        = tostring(local.max_job_memory_mb)
     MEMORY_MB            = tostring(local.default_job_memory_mb)

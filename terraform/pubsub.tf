@@ -66,7 +66,7 @@ resource "google_pubsub_subscription" "push" {
   lifecycle {
     precondition {
       condition     = local.ack_deadline_seconds >= local.request_timeout_seconds
-      error_message = "The push subscription's ack deadline (${local.ack_deadline_seconds} s) must be at least the Cloud Run request timeout (${local.request_timeout_seconds} s), or Pub/Sub redelivers batch runs that are still going. Pub/Sub allows at most 600 s: lower batch_max_timeout_seconds, queue_wait_seconds or results_store_timeout_seconds."
+      error_message = "The push subscription's ack deadline (${local.ack_deadline_seconds} s) must be at least the Cloud Run request timeout (${local.request_timeout_seconds} s), or Pub/Sub redelivers batch runs that are still going. Pub/Sub allows at most 600 s: lower batch_max_timeout_seconds, batch_queue_wait_seconds or results_store_timeout_seconds."
     }
   }
 

@@ -91,7 +91,7 @@ resource "google_cloud_run_v2_service" "api" {
 
     precondition {
       condition     = local.request_timeout_seconds >= local.batch_request_seconds
-      error_message = "request_timeout_seconds (${local.request_timeout_seconds}) must cover one Pub/Sub delivery: queue_wait_seconds + batch_max_timeout_seconds + 2 * results_store_timeout_seconds + request_timeout_margin_seconds = ${local.batch_request_seconds} s. Leave it null to derive it."
+      error_message = "request_timeout_seconds (${local.request_timeout_seconds}) must cover one Pub/Sub delivery: batch_queue_wait_seconds + batch_max_timeout_seconds + 2 * results_store_timeout_seconds + request_timeout_margin_seconds = ${local.batch_request_seconds} s. Leave it null to derive it."
     }
 
     # Pub/Sub pushes carry an OIDC token, never an API key. On a public

@@ -111,8 +111,19 @@ variable "batch_max_timeout_seconds" {
   }
 }
 
+variable "batch_queue_wait_seconds" {
+  description = "How long a Pub/Sub delivery may wait for a free sandbox slot (the server's BATCH_QUEUE_WAIT_MS). Batch requests are not refused for a full queue, since each refusal burns one of the message's delivery attempts: a burst is worked through late rather than dead-lettered. Part of the request timeout."
+  type        = number
+  default     = 240
+
+  validation {
+    condition     = var.batch_queue_wait_seconds >= 1 && floor(var.batch_queue_wait_seconds) == var.batch_queue_wait_seconds
+    error_message = "batch_queue_wait_seconds must be a whole number of seconds, at least 1."
+  }
+}
+
 variable "queue_wait_seconds" {
-  description = "How long a request may wait for a free sandbox slot before 429 (the server's QUEUE_WAIT_MS). A Pub/Sub delivery can wait this long before its run starts, so it is part of the request timeout."
+  description = "How long an interactive (/execute) request may wait for a free sandbox slot before 429 (the server's QUEUE_WAIT_MS)."
   type        = number
   default     = 30
 
@@ -145,7 +156,7 @@ variable "request_timeout_margin_seconds" {
 }
 
 variable "request_timeout_seconds" {
-  description = "Cloud Run request timeout. Null (the default) derives it: queue_wait_seconds + batch_max_timeout_seconds + 2 * results_store_timeout_seconds + request_timeout_margin_seconds (360 s with the defaults). A value set here must be at least that."
+  description = "Cloud Run request timeout. Null (the default) derives it: batch_queue_wait_seconds + batch_max_timeout_seconds + 2 * results_store_timeout_seconds + request_timeout_margin_seconds (570 s with the defaults). A value set here must be at least that."
   type        = number
   default     = null
 

@@ -413,6 +413,57 @@ func TestPubSubBatch(t *testing.T) {
 		}
 	})
 
+	// A burst of valid scripts, more than the slots and the queue hold,
+	// on a server with a queue of one: every one is worked through, late,
+	// and none is refused (each refusal would burn a delivery attempt, and
+	// after a few the message is dead-lettered). Several subscriptions,
+	// since the emulator runs only two push loops per subscription.
+	t.Run("a burst is worked through without one refusal", func(t *testing.T) {
+		busy := mustStartServer(t,
+			"RESULTS_BUCKET="+bucket, "RESULTS_PREFIX=batch", "STORAGE_EMULATOR_HOST="+gcs.addr(),
+			"RESULTS_STORE_TIMEOUT=2s", "GOOGLE_CLOUD_PROJECT="+project,
+			"MAX_CONCURRENCY=2", "QUEUE_SIZE=1", "QUEUE_WAIT_MS=500", "BATCH_QUEUE_WAIT_MS=120000")
+		const topics, perTopic = 4, 6
+		var ids []string
+		for i := 0; i < topics; i++ {
+			name := fmt.Sprintf("projects/%s/topics/burst%d", project, i)
+			if _, err := ps.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: name}); err != nil {
+				t.Fatalf("create topic: %v", err)
+			}
+			if _, err := ps.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
+				Name:               fmt.Sprintf("projects/%s/subscriptions/burst%d", project, i),
+				Topic:              name,
+				PushConfig:         &pubsubpb.PushConfig{PushEndpoint: busy.url + "/pubsub/" + name},
+				AckDeadlineSeconds: 120,
+			}); err != nil {
+				t.Fatalf("create subscription: %v", err)
+			}
+			p := ps.Publisher(name)
+			for j := 0; j < perTopic; j++ {
+				id := fmt.Sprintf("burst-%d-%d", i, j)
+				ids = append(ids, id)
+				if _, err := p.Publish(ctx, &pubsub.Message{Data: []byte(`{"script":"import time\ndef main():\n    time.sleep(1)\n    return 1","id":"` + id + `"}`)}).Get(ctx); err != nil {
+					t.Fatalf("publish: %v", err)
+				}
+			}
+			p.Stop()
+		}
+		for _, id := range ids {
+			if obj := readObject(t, id, 90*time.Second); obj["status"] != "ok" {
+				t.Fatalf("%s: %v", id, obj)
+			}
+		}
+		var refused int
+		for _, l := range serverLog(busy) {
+			if l["message"] == "batch delivery failed; Pub/Sub will retry" {
+				refused++
+			}
+		}
+		if refused != 0 {
+			t.Fatalf("%d deliveries were refused (each burns an attempt)\n%s", refused, busy.logs())
+		}
+	})
+
 	t.Run("storage outage retries until storage is back", func(t *testing.T) {
 		if err := gcs.stop(); err != nil {
 			t.Fatal(err)

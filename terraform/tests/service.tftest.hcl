@@ -121,11 +121,11 @@ run "defaults" {
   # Defect 3: the request timeout covers one whole delivery, the ack
   # deadline the request timeout.
   assert {
-    condition     = google_cloud_run_v2_service.api.template[0].timeout == "360s"
-    error_message = "request timeout is not 30 (queue) + 300 (batch) + 2 * 10 (store) + 10 (margin) = 360 s."
+    condition     = google_cloud_run_v2_service.api.template[0].timeout == "570s"
+    error_message = "request timeout is not 240 (batch queue wait) + 300 (batch) + 2 * 10 (store) + 10 (margin) = 570 s."
   }
   assert {
-    condition     = google_pubsub_subscription.push.ack_deadline_seconds == 360
+    condition     = google_pubsub_subscription.push.ack_deadline_seconds == 570
     error_message = "ack deadline is not the request timeout."
   }
   assert {
@@ -134,14 +134,14 @@ run "defaults" {
   }
   assert {
     condition = tonumber(trimsuffix(google_cloud_run_v2_service.api.template[0].timeout, "s")) >= (
-      tonumber({ for e in google_cloud_run_v2_service.api.template[0].containers[0].env : e.name => e.value }["QUEUE_WAIT_MS"]) / 1000 +
+      tonumber({ for e in google_cloud_run_v2_service.api.template[0].containers[0].env : e.name => e.value }["BATCH_QUEUE_WAIT_MS"]) / 1000 +
       tonumber({ for e in google_cloud_run_v2_service.api.template[0].containers[0].env : e.name => e.value }["BATCH_MAX_TIMEOUT_MS"]) / 1000 +
       2 * tonumber(trimsuffix({ for e in google_cloud_run_v2_service.api.template[0].containers[0].env : e.name => e.value }["RESULTS_STORE_TIMEOUT"], "s"))
     )
     error_message = "the request timeout does not cover what the server's own settings allow one delivery to take."
   }
   assert {
-    condition     = output.request_timeout_seconds == 360 && output.ack_deadline_seconds == 360
+    condition     = output.request_timeout_seconds == 570 && output.ack_deadline_seconds == 570
     error_message = "timeout outputs disagree with the resources."
   }
 
@@ -400,7 +400,7 @@ run "timeouts_follow_the_batch_maximum" {
 
   variables {
     batch_max_timeout_seconds     = 500
-    queue_wait_seconds            = 20
+    batch_queue_wait_seconds      = 20
     results_store_timeout_seconds = 5
   }
 
@@ -413,7 +413,7 @@ run "timeouts_follow_the_batch_maximum" {
     error_message = "ack deadline does not follow the request timeout."
   }
   assert {
-    condition     = { for e in google_cloud_run_v2_service.api.template[0].containers[0].env : e.name => e.value }["QUEUE_WAIT_MS"] == "20000" && { for e in google_cloud_run_v2_service.api.template[0].containers[0].env : e.name => e.value }["RESULTS_STORE_TIMEOUT"] == "5s"
+    condition     = { for e in google_cloud_run_v2_service.api.template[0].containers[0].env : e.name => e.value }["BATCH_QUEUE_WAIT_MS"] == "20000" && { for e in google_cloud_run_v2_service.api.template[0].containers[0].env : e.name => e.value }["RESULTS_STORE_TIMEOUT"] == "5s"
     error_message = "the server does not get the queue wait and store timeout the request timeout was derived from."
   }
 }
