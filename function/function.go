@@ -151,6 +151,14 @@ func splitList(s string) []string {
 	return out
 }
 
+// NewResultReader opens the result store Env names, for reading.
+func (e Env) NewResultReader(ctx context.Context) (ResultReader, error) {
+	if e.ResultsBucket != "" {
+		return NewGCSStore(ctx, e.ResultsBucket, e.ResultsPrefix)
+	}
+	return &DirStore{dir: dirStoreRoot(e.ResultsDir, e.ResultsPrefix)}, nil
+}
+
 // NewStore opens the result store Env asks for.
 func (e Env) NewStore(ctx context.Context) (ResultStore, error) {
 	if e.ResultsBucket != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -66,6 +67,33 @@ func objectName(prefix, id string) string { return path.Join(prefix, id+".json")
 func (g *GCSStore) Name(id string) string { return gcsURI(g.bucket, g.object(id)) }
 
 func gcsURI(bucket, object string) string { return "gs://" + bucket + "/" + object }
+
+// ErrResultMissing is returned by Read while a result does not exist yet.
+var ErrResultMissing = errors.New("no result yet")
+
+// ResultReader reads batch results back, for the submit and results
+// commands.
+type ResultReader interface {
+	Read(ctx context.Context, id string) ([]byte, error)
+	Name(id string) string
+}
+
+// Read implements ResultReader.
+func (g *GCSStore) Read(ctx context.Context, id string) ([]byte, error) {
+	r, err := g.client.Bucket(g.bucket).Object(g.object(id)).NewReader(ctx)
+	if errors.Is(err, storage.ErrObjectNotExist) {
+		return nil, ErrResultMissing
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", g.Name(id), err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", g.Name(id), err)
+	}
+	return data, nil
+}
 
 // Exists implements ResultStore.
 func (g *GCSStore) Exists(ctx context.Context, id string) (bool, error) {
@@ -137,6 +165,18 @@ func (e Env) ResultName(id string) string {
 
 // Name implements ResultStore.
 func (d *DirStore) Name(id string) string { return d.file(id) }
+
+// Read implements ResultReader.
+func (d *DirStore) Read(_ context.Context, id string) ([]byte, error) {
+	data, err := os.ReadFile(d.file(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrResultMissing
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read result: %w", err)
+	}
+	return data, nil
+}
 
 // Exists implements ResultStore.
 func (d *DirStore) Exists(_ context.Context, id string) (bool, error) {

@@ -170,6 +170,9 @@ const CONTRAST_SELECTORS = [
   '[data-testid="stdout"] pre',
   '[data-testid="stderr"] .empty',
   '.segmented button[aria-pressed="true"]',
+  '[data-testid="usage"]',
+  '[data-testid="input-toggle"]',
+  '[data-testid="input-state"]',
 ];
 
 const tests = [];
@@ -297,6 +300,169 @@ test("the script survives a reload", async () => {
   }
 });
 
+/** Counts the POST /execute requests the page sends. */
+function countExecutes(page) {
+  const seen = { n: 0 };
+  page.on("request", (r) => {
+    if (r.method() === "POST" && new URL(r.url()).pathname.endsWith("/execute")) seen.n++;
+  });
+  return seen;
+}
+
+async function rawResult(page) {
+  await page.getByRole("button", { name: "Raw" }).click();
+  const raw = JSON.parse(await page.getByTestId("result-raw").innerText());
+  await page.getByRole("button", { name: "Tree" }).click();
+  return raw;
+}
+
+test("Input (JSON): a typed input reaches main(data); usage shown; kept over a reload; screenshots", async () => {
+  const { context, page, problems } = await open({ colorScheme: "light" });
+  try {
+    const toggle = page.getByTestId("input-toggle");
+    const box = page.getByTestId("input");
+    // A new visitor: the pane is there, collapsed, and says there is no input.
+    assert((await toggle.innerText()).includes("Input (JSON)"), `toggle says ${await toggle.innerText()}`);
+    assert((await toggle.getAttribute("aria-expanded")) === "false", "pane open for a new visitor");
+    assert(/main\(\) is called without/.test(await page.getByTestId("input-state").innerText()), "no 'no input' state");
+    await toggle.click();
+    assert((await toggle.getAttribute("aria-expanded")) === "true", "toggle did not open the pane");
+    assert((await box.getAttribute("aria-label")) === "Input (JSON)", `textarea aria-label ${await box.getAttribute("aria-label")}`);
+    assert((await page.getByRole("textbox", { name: "Input (JSON)" }).count()) === 1, "no textbox named Input (JSON)");
+
+    const script = 'def main(data):\n    xs = data["numbers"]\n    print(len(xs))\n    return {"total": sum(xs), "first": type(xs[0]).__name__}';
+    await setScript(page, script);
+    await box.click();
+    await page.keyboard.type('{"numbers": [4.0, 5, 6]}');
+    assert(/main\(input\)/.test(await page.getByTestId("input-state").innerText()), "state does not say main(input)");
+    // Ctrl+Enter from the input box runs too.
+    await page.keyboard.press("Control+Enter");
+    await page.getByTestId("output-done").waitFor();
+    const outcome = await page.getByTestId("output-done").getAttribute("data-outcome");
+    assert(outcome === "success", `outcome ${outcome}: ${await page.getByTestId("output-done").innerText()}`);
+    const raw = await rawResult(page);
+    // The input goes as typed, not re-serialised by JavaScript: 4.0 reaches Python as a float.
+    assert(raw.total === 15 && raw.first === "float", `result ${JSON.stringify(raw)}`);
+    assert((await page.getByTestId("result-raw").count()) === 0, "raw view stuck");
+    assert((await page.locator('[data-testid="stdout"] pre').innerText()).trim() === "3", "stdout not 3");
+    const usage = (await page.getByTestId("usage").innerText()).trim();
+    assert(/^CPU \d+(\.\d+)? (ms|s) · peak \d+(\.\d+)? MB$/.test(usage), `usage line ${JSON.stringify(usage)}`);
+    assert(await page.getByTestId("usage").isVisible(), "usage not visible");
+    await page.screenshot({ path: path.join(artifacts, "ide-input-light.png") });
+
+    // Script and input both survive a reload, and the pane opens with its input.
+    await page.waitForTimeout(500);
+    await page.reload();
+    await page.locator(".cm-content").waitFor();
+    assert((await editorText(page)) === script, "script not kept");
+    assert((await box.inputValue()) === '{"numbers": [4.0, 5, 6]}', `input after reload ${JSON.stringify(await box.inputValue())}`);
+    assert((await toggle.getAttribute("aria-expanded")) === "true", "pane closed after reload although it has an input");
+
+    await page.getByTestId("theme-toggle").click();
+    assert((await runAndWait(page)) === "success", "dark run failed");
+    await page.getByTestId("usage").waitFor();
+    await page.screenshot({ path: path.join(artifacts, "ide-input-dark.png") });
+    noProblems(problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test("Input (JSON): invalid JSON is not sent; empty is no input, null is a value; examples set and clear it", async () => {
+  const { context, page, problems } = await open();
+  const executes = countExecutes(page);
+  try {
+    const box = page.getByTestId("input");
+    await page.getByTestId("input-toggle").click();
+    await setScript(page, 'def main(data=None):\n    return {"got": data, "is_none": data is None}');
+
+    // Invalid JSON: shown inline, and Run says why instead of sending it.
+    await box.fill('{"numbers": [1, 2,');
+    const inline = page.getByTestId("input-error");
+    assert(await inline.isVisible(), "no inline error for invalid JSON");
+    assert(/Not valid JSON/.test(await inline.innerText()), `inline error ${await inline.innerText()}`);
+    assert((await box.getAttribute("aria-invalid")) === "true", "textarea not aria-invalid");
+    assert((await page.getByTestId("run").getAttribute("aria-describedby")) === "input-error", "Run not described by the input error");
+    const before = executes.n;
+    await page.getByTestId("run").click();
+    await page.getByTestId("output-done").waitFor();
+    assert((await page.getByTestId("output-done").getAttribute("data-outcome")) === "invalid_input", "invalid input was not refused");
+    assert(/input is not valid JSON/.test(await page.locator(".status-title").innerText()), "no reason given");
+    assert((await page.getByTestId("error").getAttribute("data-code")) === "invalid_input", "error code");
+    await page.waitForTimeout(300);
+    assert(executes.n === before, `${executes.n - before} request(s) sent with invalid input`);
+    assert(await box.evaluate((el) => el === document.activeElement), "focus not moved to the input");
+    await page.screenshot({ path: path.join(artifacts, "ide-input-invalid.png") });
+    // The curl button does not make a command from it either.
+    await page.getByRole("button", { name: /curl/ }).click();
+    assert((await page.locator("#curl-text").inputValue()).startsWith("# No command"), "curl built from invalid input");
+    await page.keyboard.press("Escape");
+
+    // The literal null is a value: main(None).
+    await box.fill("null");
+    assert((await runAndWait(page)) === "success", "null input failed");
+    let raw = await rawResult(page);
+    assert(raw.is_none === true && raw.got === null, `null input gave ${JSON.stringify(raw)}`);
+    await page.getByRole("button", { name: /curl/ }).click();
+    const cmd = await page.locator("#curl-text").inputValue();
+    assert(cmd.includes('"input":null'), `curl lacks the input: ${cmd}`);
+    const out = await new Promise((resolve, reject) =>
+      execFile("sh", ["-c", cmd], { timeout: 20000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message} ${stderr}`)) : resolve(stdout))),
+    );
+    assert(JSON.stringify(JSON.parse(out).result) === '{"got":null,"is_none":true}', `curl with input got ${out}`);
+    await page.keyboard.press("Escape");
+
+    // Empty (whitespace only) is no input: main() gets its default.
+    await box.fill("  \n ");
+    const n = executes.n;
+    assert((await runAndWait(page)) === "success", "no-input run failed");
+    raw = await rawResult(page);
+    assert(raw.is_none === true, `no input gave ${JSON.stringify(raw)}`);
+    assert(executes.n === n + 1, "run with empty input not sent");
+
+    // main(data) without a default and no input: the server's 400 names it, and the IDE points at the pane.
+    await setScript(page, "def main(data):\n    return data");
+    await box.fill("");
+    assert((await runAndWait(page)) === "failure", "mismatch not a failure");
+    const err = page.getByTestId("error");
+    assert((await err.getAttribute("data-code")) === "invalid_request", `code ${await err.getAttribute("data-code")}`);
+    assert(/input/.test(await err.innerText()), `message does not name the input: ${await err.innerText()}`);
+    await page.getByRole("button", { name: "Go to the Input (JSON) pane" }).click();
+    assert(await box.evaluate((el) => el === document.activeElement), "Go to the input did not focus it");
+
+    // The example sets the input; one without an input clears it.
+    await page.locator("#examples").selectOption("input-sum");
+    assert((await box.inputValue()) === '{"numbers": [1, 2, 3]}', `example input ${await box.inputValue()}`);
+    assert((await editorText(page)).startsWith("def main(data):"), "example script not loaded");
+    assert((await runAndWait(page)) === "success", "input example failed");
+    raw = await rawResult(page);
+    assert(raw.total === 6, `input example gave ${JSON.stringify(raw)}`);
+    await page.locator("#examples").selectOption("hello");
+    assert((await box.inputValue()) === "", `hello left the input ${await box.inputValue()}`);
+    assert((await runAndWait(page)) === "success", "hello after clearing the input failed");
+    noProblems(problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test("a limit that ends the job is named with its value", async () => {
+  const { context, page, problems } = await open();
+  try {
+    await setScript(page, "def main():\n    b = bytearray(64 * 1024**3)\n    return len(b)");
+    assert((await runAndWait(page)) === "failure", "64 GiB allocation did not fail");
+    const code = await page.getByTestId("error").getAttribute("data-code");
+    assert(code === "memory_limit", `code ${code}`);
+    const limit = (await page.getByTestId("error-limit").innerText()).trim();
+    assert(/^Limit: memory_mb = \d+ \(\d+ MB of memory\)$/.test(limit), `limit line ${JSON.stringify(limit)}`);
+    assert(/^CPU /.test(await page.getByTestId("usage").innerText()), "no usage on a failure");
+    await page.screenshot({ path: path.join(artifacts, "ide-limit.png") });
+    noProblems(problems);
+  } finally {
+    await context.close();
+  }
+});
+
 test("in-flight state shows elapsed time and Cancel aborts the request", async () => {
   const { context, page, problems } = await open();
   try {
@@ -351,6 +517,12 @@ test("text contrast is at least 4.5:1 in both themes", async () => {
       await setScript(page, "def main():\n    return 1/0");
       await runAndWait(page);
       report.push(...(await contrastReport(page, [".status-title", ".alert p", ".alert-code", ".traceback pre", ".cm-error-line"])));
+      await setScript(page, "def main():\n    b = bytearray(64 * 1024**3)\n    return len(b)");
+      await runAndWait(page);
+      report.push(...(await contrastReport(page, ['[data-testid="error-limit"]', '[data-testid="error-limit"] .muted'])));
+      await page.getByTestId("input-toggle").click();
+      await page.getByTestId("input").fill("{");
+      report.push(...(await contrastReport(page, ["#input-json", '[data-testid="input-error"]', ".input-help", '[data-testid="input-state"]'])));
       const min = Math.min(...report.filter((r) => !r.missing).map((r) => r.ratio));
       console.log(`  # ${scheme}: ${report.length} elements, lowest contrast ${min}:1`);
       for (const r of report) {

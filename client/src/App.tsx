@@ -1,16 +1,27 @@
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { FileCode2, Moon, Play, Settings, Square, Sun, Terminal } from "lucide-react";
-import { curlCommand, type Endpoint } from "./api";
+import { curlCommand, type Endpoint, parseInput } from "./api";
 import { CurlDialog } from "./CurlDialog";
 import { Editor, type EditorHandle } from "./Editor";
 import { Elapsed } from "./Elapsed";
 import { ExamplePicker } from "./ExamplePicker";
 import { helloScript } from "./examples";
 import { HealthPill } from "./HealthPill";
+import { InputPane } from "./InputPane";
 import { Output } from "./Output";
 import { pageUrl } from "./pageUrl";
 import { SettingsDialog } from "./SettingsDialog";
-import { loadEndpoint, loadScript, loadTheme, saveEndpoint, saveScript, saveTheme, type ThemeChoice } from "./storage";
+import {
+  loadEndpoint,
+  loadInput,
+  loadScript,
+  loadTheme,
+  saveEndpoint,
+  saveInput,
+  saveScript,
+  saveTheme,
+  type ThemeChoice,
+} from "./storage";
 import { useHealth } from "./useHealth";
 import { useRun } from "./useRun";
 import { useSystemDark } from "./useSystemDark";
@@ -25,6 +36,11 @@ export function App() {
   const [settingsOpen, setSettingsOpen] = useState(false);
   const [curl, setCurl] = useState<string | null>(null);
   const saveTimer = useRef<number | undefined>(undefined);
+  const inputBox = useRef<HTMLTextAreaElement>(null);
+  const [inputText, setInputText] = useState(loadInput);
+  const [inputOpen, setInputOpen] = useState(() => inputText !== "");
+  const parsedInput = useMemo(() => parseInput(inputText), [inputText]);
+  const inputSaveTimer = useRef<number | undefined>(undefined);
 
   useEffect(() => {
     const root = document.documentElement;
@@ -34,7 +50,13 @@ export function App() {
   }, [theme]);
 
   const { health, check } = useHealth(endpoint);
-  const { run, doRun, cancel } = useRun(editor, endpoint);
+  // Shows the Input pane and puts the cursor in it (after React has unhidden it).
+  const gotoInput = useCallback(() => {
+    setInputOpen(true);
+    window.setTimeout(() => inputBox.current?.focus(), 0);
+  }, []);
+
+  const { run, doRun, cancel } = useRun(editor, endpoint, inputText, gotoInput);
 
   // Ctrl/Cmd+Enter anywhere on the page; the editor's own binding handles it
   // (and marks the event handled) when focus is inside the editor.
@@ -54,6 +76,12 @@ export function App() {
     saveTimer.current = window.setTimeout(() => saveScript(doc), 300);
   }, []);
 
+  const onInputChange = useCallback((text: string) => {
+    setInputText(text);
+    window.clearTimeout(inputSaveTimer.current);
+    inputSaveTimer.current = window.setTimeout(() => saveInput(text), 300);
+  }, []);
+
   const running = run.status === "running";
   const profile = health.kind === "up" ? health.health.profile : undefined;
 
@@ -66,9 +94,15 @@ export function App() {
         </div>
         <div className="toolbar">
           <ExamplePicker
-            onPick={(script) => {
-              editor.current?.setDoc(script);
-              saveScript(script);
+            onPick={(ex) => {
+              editor.current?.setDoc(ex.script);
+              saveScript(ex.script);
+              // An example without an input clears the pane: its main() takes none.
+              const input = ex.input ?? "";
+              window.clearTimeout(inputSaveTimer.current);
+              setInputText(input);
+              saveInput(input);
+              if (input !== "") setInputOpen(true);
               editor.current?.focus();
             }}
           />
@@ -86,6 +120,7 @@ export function App() {
               aria-label="Run the script (Ctrl+Enter)"
               title="Run (Ctrl+Enter / Cmd+Enter)"
               aria-keyshortcuts="Control+Enter Meta+Enter"
+              aria-describedby={parsedInput.ok ? undefined : "input-error"}
               data-testid="run"
             >
               <Play size={16} aria-hidden />
@@ -99,7 +134,8 @@ export function App() {
             title="Copy as curl"
             onClick={() => {
               try {
-                setCurl(curlCommand(editor.current?.getDoc() ?? "", endpoint, pageUrl()));
+                if (!parsedInput.ok) throw new Error(`No command: the Input (JSON) pane is not valid JSON (${parsedInput.error})`);
+                setCurl(curlCommand(editor.current?.getDoc() ?? "", endpoint, pageUrl(), parsedInput.input));
               } catch (e) {
                 setCurl(`# ${(e as Error).message}`);
               }
@@ -126,17 +162,27 @@ export function App() {
       </header>
 
       <main className="workspace">
-        <section className="pane" aria-labelledby="editor-h">
-          <div className="pane-head">
-            <h2 id="editor-h">main.py</h2>
-            <span className="muted small hint">
-              <kbd>Ctrl</kbd>+<kbd>Enter</kbd> runs · <kbd>Tab</kbd> indents · <kbd>Esc</kbd> <kbd>Tab</kbd> leaves
-            </span>
-          </div>
-          <div className="pane-body editor-body">
-            <Editor ref={editor} initial={initialScript} onChange={onChange} onRun={() => void doRun()} />
-          </div>
-        </section>
+        <div className="column">
+          <section className="pane" aria-labelledby="editor-h">
+            <div className="pane-head">
+              <h2 id="editor-h">main.py</h2>
+              <span className="muted small hint">
+                <kbd>Ctrl</kbd>+<kbd>Enter</kbd> runs · <kbd>Tab</kbd> indents · <kbd>Esc</kbd> <kbd>Tab</kbd> leaves
+              </span>
+            </div>
+            <div className="pane-body editor-body">
+              <Editor ref={editor} initial={initialScript} onChange={onChange} onRun={() => void doRun()} />
+            </div>
+          </section>
+          <InputPane
+            ref={inputBox}
+            value={inputText}
+            parsed={parsedInput}
+            open={inputOpen}
+            onToggle={() => setInputOpen((o) => !o)}
+            onChange={onInputChange}
+          />
+        </div>
         <section className="pane" aria-labelledby="output-h" aria-busy={running}>
           <div className="pane-head">
             <h2 id="output-h">Output</h2>
@@ -153,6 +199,7 @@ export function App() {
               onCancel={cancel}
               onRetry={() => void doRun()}
               onGotoLine={(l) => editor.current?.gotoLine(l)}
+              onGotoInput={gotoInput}
               onOpenSettings={() => setSettingsOpen(true)}
             />
           </div>

@@ -1,8 +1,8 @@
 import { useState } from "react";
-import { examples } from "./examples";
+import { type Example, examples } from "./examples";
 
-/** The toolbar's "Examples…" menu: picking one hands its script to onPick and resets the menu. */
-export function ExamplePicker({ onPick }: { onPick(script: string): void }) {
+/** The toolbar's "Examples…" menu: picking one hands it (script and input) to onPick and resets the menu. */
+export function ExamplePicker({ onPick }: { onPick(example: Example): void }) {
   const [example, setExample] = useState("");
   return (
     <>
@@ -18,7 +18,7 @@ export function ExamplePicker({ onPick }: { onPick(script: string): void }) {
           const ex = examples.find((x) => x.id === e.target.value);
           setExample("");
           if (!ex) return;
-          onPick(ex.script);
+          onPick(ex);
         }}
       >
         <option value="">Examples…</option>

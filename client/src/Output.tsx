@@ -1,9 +1,9 @@
 import { useState, type ReactNode } from "react";
-import { LoaderCircle, RotateCw, Settings, Square, Terminal } from "lucide-react";
+import { Braces, LoaderCircle, RotateCw, Settings, Square, Terminal } from "lucide-react";
 import { describe, errorLine } from "./api";
 import { CopyButton } from "./CopyButton";
 import { Elapsed } from "./Elapsed";
-import { formatMs } from "./format";
+import { formatMb, formatMs, limitGloss } from "./format";
 import { JsonTree } from "./JsonTree";
 import type { RunState } from "./useRun";
 
@@ -40,6 +40,7 @@ export function Output(props: {
   onCancel(): void;
   onRetry(): void;
   onGotoLine(line: number): void;
+  onGotoInput(): void;
   onOpenSettings(): void;
 }) {
   const { run } = props;
@@ -70,6 +71,29 @@ export function Output(props: {
     );
   }
 
+  const gotoInput = (
+    <button type="button" className="btn btn-small" onClick={props.onGotoInput} aria-label="Go to the Input (JSON) pane">
+      <Braces size={14} aria-hidden /> Go to the input
+    </button>
+  );
+
+  if (run.status === "invalid_input") {
+    return (
+      <div className="output" data-testid="output-done" data-outcome="invalid_input">
+        <div className="status status-error" data-testid="status" role="status">
+          <strong className="status-title">Not sent: the input is not valid JSON</strong>
+        </div>
+        <div className="alert alert-error" role="alert" data-testid="error" data-code="invalid_input">
+          <p className="alert-detail">
+            Run sends the Input (JSON) pane as <code>main(input)</code>, so it must hold one JSON value, or be empty to call{" "}
+            <code>main()</code> without one. The parser said: {run.message}
+          </p>
+          <div className="alert-actions">{gotoInput}</div>
+        </div>
+      </div>
+    );
+  }
+
   const { outcome, elapsedMs } = run;
   const d = describe(outcome);
   const body = outcome.kind === "success" || outcome.kind === "failure" ? outcome.body : null;
@@ -77,31 +101,49 @@ export function Output(props: {
   const line = errorLine(outcome);
   const profile = body?.profile ?? props.profile;
   const rawJson = outcome.kind === "success" ? JSON.stringify(outcome.body.result, null, 2) : "";
+  const limit = outcome.kind === "failure" ? outcome.error.limit : undefined;
+  // "main() takes no parameter" / "the request has no input": the fix is in the Input pane.
+  const inputMismatch =
+    outcome.kind === "failure" && outcome.error.code === "invalid_request" && /\binput\b/i.test(outcome.error.message);
 
   return (
     <div className="output" data-testid="output-done" data-outcome={outcome.kind}>
       <div className={`status status-${d.tone}`} data-testid="status" role="status">
         <strong className="status-title">{d.title}</strong>
+        {/* Each term with its value in a div (allowed in a dl) so a pair never breaks across lines. */}
         <dl className="meta">
           {status !== null && (
-            <>
+            <div>
               <dt>HTTP</dt>
               <dd data-testid="http-status">{status}</dd>
-            </>
+            </div>
           )}
           {body && (
-            <>
+            <div>
               <dt>sandbox</dt>
               <dd data-testid="duration">{formatMs(body.duration_ms)}</dd>
-            </>
+            </div>
           )}
-          <dt>round trip</dt>
-          <dd>{formatMs(elapsedMs)}</dd>
+          {body?.usage && (
+            <div>
+              <dt>used</dt>
+              <dd
+                data-testid="usage"
+                title={`The job itself: wall ${formatMs(body.usage.wall_ms)}, CPU ${formatMs(body.usage.cpu_ms)}, peak resident memory ${formatMb(body.usage.max_rss_mb)} (its largest process; on the fork path the preloaded runtime's shared pages count)`}
+              >
+                CPU {formatMs(body.usage.cpu_ms)} · peak {formatMb(body.usage.max_rss_mb)}
+              </dd>
+            </div>
+          )}
+          <div>
+            <dt>round trip</dt>
+            <dd>{formatMs(elapsedMs)}</dd>
+          </div>
           {profile && (
-            <>
+            <div>
               <dt>profile</dt>
               <dd data-testid="profile">{profile}</dd>
-            </>
+            </div>
           )}
         </dl>
       </div>
@@ -120,12 +162,19 @@ export function Output(props: {
               )}
             </p>
           )}
+          {limit && (
+            <p className="alert-limit" data-testid="error-limit" data-limit={limit.name}>
+              Limit: <code>{limit.name}</code> = <code>{limit.value}</code>
+              {limitGloss(limit.name, limit.value) && <span className="muted"> ({limitGloss(limit.name, limit.value)})</span>}
+            </p>
+          )}
           <div className="alert-actions">
             {line !== null && (
               <button type="button" className="btn btn-small" onClick={() => props.onGotoLine(line)} aria-label={`Go to line ${line} in the editor`}>
                 Go to line {line}
               </button>
             )}
+            {inputMismatch && gotoInput}
             {outcome.kind === "failure" && (outcome.error.code === "overloaded" || outcome.error.code === "unavailable") && (
               <button type="button" className="btn btn-small" onClick={props.onRetry} aria-label="Retry the run">
                 <RotateCw size={14} aria-hidden /> Retry{outcome.retryAfterSec !== undefined ? ` (after ${outcome.retryAfterSec} s)` : ""}

@@ -12,9 +12,13 @@ import {
   errorLine,
   execute,
   ExecOutcome,
+  executeBody,
   FetchLike,
   mapExecuteResponse,
+  noInput,
+  parseInput,
   parseRetryAfter,
+  type RunInput,
   shellQuote,
   snippetOf,
   validateBaseUrl,
@@ -98,6 +102,68 @@ suite("request", () => {
   });
 });
 
+/** The pane's text as Run would send it; throws on invalid JSON. */
+function input(text: string): RunInput {
+  const p = parseInput(text);
+  if (!p.ok) throw new Error(p.error);
+  return p.input;
+}
+
+suite("input", () => {
+  it("an empty or blank pane is no input; anything else must be one JSON value", () => {
+    expect(parseInput("")).toEqual({ ok: true, input: noInput });
+    expect(parseInput("  \n\t ")).toEqual({ ok: true, input: noInput });
+    expect(parseInput('\n {"a": 1}\n')).toEqual({ ok: true, input: { kind: "json", text: '{"a": 1}' } });
+    expect(parseInput("null")).toEqual({ ok: true, input: { kind: "json", text: "null" } });
+    expect(parseInput("0")).toEqual({ ok: true, input: { kind: "json", text: "0" } });
+    expect(parseInput('""')).toEqual({ ok: true, input: { kind: "json", text: '""' } });
+    for (const bad of ["{", "{a: 1}", "[1, 2,]", "'x'", "1 2", "undefined", "NaN", '{"a": 1} x']) {
+      const p = parseInput(bad);
+      expect(p.ok, bad).toBe(false);
+      expect(!p.ok && p.error.length).toBeGreaterThan(0);
+    }
+  });
+
+  it("without input the body is only the script; with one it carries input, null included", () => {
+    expect(JSON.parse(executeBody("s"))).toEqual({ script: "s" });
+    expect(JSON.parse(executeBody("s", noInput))).toEqual({ script: "s" });
+    expect("input" in JSON.parse(executeBody("s", input("")))).toBe(false);
+    const withNull = JSON.parse(executeBody("s", input("null")));
+    expect(withNull).toEqual({ script: "s", input: null });
+    expect("input" in withNull).toBe(true);
+    expect(JSON.parse(executeBody("s", input('{"numbers": [1, 2, 3]}')))).toEqual({ script: "s", input: { numbers: [1, 2, 3] } });
+    expect(JSON.parse(executeBody("s", input("false")))).toEqual({ script: "s", input: false });
+  });
+
+  it("sends the input's text as typed, so floats and big integers reach Python unchanged", () => {
+    const body = executeBody('x = "it\'s"', input('{"x": 1.0, "big": 12345678901234567890}'));
+    expect(body).toBe(`{"script":"x = \\"it's\\"","input":{"x": 1.0, "big": 12345678901234567890}}`);
+  });
+
+  it("execute() sends input when the pane has one, and omits it when empty", async () => {
+    const ok = { result: { total: 6 }, stdout: "", stderr: "", duration_ms: 1 };
+    const withInput = answer(200, ok);
+    const o = await execute("def main(data):\n    return 1", ep(), { pageUrl: page, fetchFn: withInput.fn, input: input('{"numbers": [1, 2, 3]}') });
+    expect(o.kind).toBe("success");
+    expect(JSON.parse(withInput.calls[0].init.body as string)).toEqual({ script: "def main(data):\n    return 1", input: { numbers: [1, 2, 3] } });
+
+    const nullInput = answer(200, ok);
+    await execute("s", ep(), { pageUrl: page, fetchFn: nullInput.fn, input: input("null") });
+    expect(JSON.parse(nullInput.calls[0].init.body as string)).toEqual({ script: "s", input: null });
+
+    for (const opts of [{}, { input: noInput }, { input: input("   ") }]) {
+      const none = answer(200, ok);
+      await execute("s", ep(), { pageUrl: page, fetchFn: none.fn, ...opts });
+      expect(JSON.parse(none.calls[0].init.body as string)).toEqual({ script: "s" });
+    }
+  });
+
+  it("buildExecuteRequest() takes the input too", () => {
+    const r = buildExecuteRequest("s", ep(), page, input("[1]"));
+    expect(JSON.parse(r.init.body)).toEqual({ script: "s", input: [1] });
+  });
+});
+
 suite("response mapping", () => {
   it("200 with a result is a success carrying stdout, flags, duration and profile", async () => {
     const o = await run(200, {
@@ -165,6 +231,38 @@ suite("response mapping", () => {
       }
     });
   }
+
+  it("413 input_too_large is a failure with its own title", async () => {
+    const o = await run(413, fail("input_too_large"));
+    expect(o.kind === "failure" && describe(o).title).toBe("Input too large");
+    expect(describeError({ code: "input_too_large", message: "" }, 413).detail).toMatch(/input/);
+  });
+
+  it("reads usage on a success and on a failure", async () => {
+    const usage = { wall_ms: 9.8, cpu_ms: 6.1, max_rss_mb: 83.2 };
+    const s = await run(200, { result: 1, stdout: "", stderr: "", duration_ms: 1, usage });
+    expect(s.kind === "success" && s.body.usage).toEqual(usage);
+    const f = await run(422, { ...fail("runtime_error"), usage });
+    expect(f.kind === "failure" && f.body.usage).toEqual(usage);
+    // An older server, or a malformed usage, gives none rather than NaNs.
+    const old = await run(200, { result: 1, stdout: "", stderr: "", duration_ms: 1 });
+    expect(old.kind === "success" && old.body.usage).toBeUndefined();
+    const bad = await run(200, { result: 1, stdout: "", stderr: "", duration_ms: 1, usage: { wall_ms: 1, cpu_ms: "2", max_rss_mb: 3 } });
+    expect(bad.kind === "success" && bad.body.usage).toBeUndefined();
+  });
+
+  it("reads error.limit, the limit that ended the job", async () => {
+    const o = await run(422, fail("timeout", { limit: { name: "timeout_ms", value: 1000 } }));
+    expect(o.kind === "failure" && o.error.limit).toEqual({ name: "timeout_ms", value: 1000 });
+    const m = await run(422, fail("memory_limit", { limit: { name: "memory_mb", value: 256 } }));
+    expect(m.kind === "failure" && m.error.limit).toEqual({ name: "memory_mb", value: 256 });
+    const none = await run(422, fail("runtime_error"));
+    expect(none.kind === "failure" && none.error.limit).toBeUndefined();
+    for (const limit of [null, "timeout_ms", { name: "timeout_ms" }, { name: "", value: 1 }, { name: "x", value: "1" }]) {
+      const b = await run(422, fail("timeout", { limit }));
+      expect(b.kind === "failure" && b.error.limit, JSON.stringify(limit)).toBeUndefined();
+    }
+  });
 
   it("an error object wins even on a 2xx status", () => {
     const o = mapExecuteResponse(200, new Headers(), JSON.stringify(fail("timeout")));
@@ -356,6 +454,16 @@ suite("curl", () => {
     const k = curlCommand("x", ep({ token: "k", authMode: "api-key" }), page);
     expect(k).toContain(`-H "X-API-Key: $PYTHON_API_TOKEN"`);
     expect(curlCommand("x", ep(), page)).not.toContain("PYTHON_API_TOKEN");
+  });
+  it("includes the input when there is one (null too), and only then", () => {
+    const bodyOf = (cmd: string) => JSON.parse(/--data-binary '(.*)'$/s.exec(cmd)![1].replace(/'\\''/g, "'"));
+    const script = 'def main(data):\n    return {"total": sum(data["numbers"])}';
+    const withInput = curlCommand(script, ep(), page, input(`{"numbers": [1, 2, 3], "note": "it's"}`));
+    expect(bodyOf(withInput)).toEqual({ script, input: { numbers: [1, 2, 3], note: "it's" } });
+    expect(bodyOf(curlCommand(script, ep(), page, input("null")))).toEqual({ script, input: null });
+    expect(bodyOf(curlCommand(script, ep(), page, input("")))).toEqual({ script });
+    expect(bodyOf(curlCommand(script, ep(), page))).toEqual({ script });
+    expect(curlCommand(script, ep(), page)).not.toContain('"input"');
   });
 });
 

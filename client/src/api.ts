@@ -8,6 +8,21 @@ export interface ExecError {
   traceback?: string;
   line?: number;
   column?: number;
+  /** The limit that ended the job, e.g. {name: "timeout_ms", value: 1000}. */
+  limit?: LimitHit;
+}
+
+export interface LimitHit {
+  /** timeout_ms, cpu_time_ms, memory_mb, result_bytes or file_size_mb (kept as sent if new). */
+  name: string;
+  value: number;
+}
+
+/** What the job itself used; on every answer from a current server. */
+export interface Usage {
+  wall_ms: number;
+  cpu_ms: number;
+  max_rss_mb: number;
 }
 
 export interface ExecBody {
@@ -18,6 +33,7 @@ export interface ExecBody {
   stderr_truncated: boolean;
   duration_ms: number;
   profile?: string;
+  usage?: Usage;
   error?: ExecError;
 }
 
@@ -104,13 +120,49 @@ export interface BuiltRequest {
   init: RequestInit & { headers: Record<string, string>; body: string };
 }
 
-export function buildExecuteRequest(script: string, endpoint: Endpoint, pageUrl: string): BuiltRequest {
+/**
+ * What the Input (JSON) pane holds. "none": the pane is empty, the request
+ * has no input and main() is called bare. "json": a JSON value (the literal
+ * null included) for main(input); `text` is the pane's text, trimmed and
+ * known to parse.
+ */
+export type RunInput = { kind: "none" } | { kind: "json"; text: string };
+
+export const noInput: RunInput = { kind: "none" };
+
+export type ParsedInput = { ok: true; input: RunInput } | { ok: false; error: string };
+
+/**
+ * Reads the Input pane: empty (or only whitespace) is no input, anything else
+ * must be one JSON value. The text itself is what gets sent, not a
+ * re-serialisation, so 1.0 stays a float and 12345678901234567890 keeps its
+ * digits on the Python side.
+ */
+export function parseInput(text: string): ParsedInput {
+  const t = text.trim();
+  if (t === "") return { ok: true, input: noInput };
+  try {
+    JSON.parse(t);
+  } catch (e) {
+    return { ok: false, error: (e as Error).message };
+  }
+  return { ok: true, input: { kind: "json", text: t } };
+}
+
+/** The JSON body of POST /execute: {"script": …} plus "input" when there is one. */
+export function executeBody(script: string, input: RunInput = noInput): string {
+  const head = `{"script":${JSON.stringify(script)}`;
+  // The input text parsed as one JSON value, so splicing it in keeps the body JSON.
+  return input.kind === "json" ? `${head},"input":${input.text}}` : `${head}}`;
+}
+
+export function buildExecuteRequest(script: string, endpoint: Endpoint, pageUrl: string, input: RunInput = noInput): BuiltRequest {
   return {
     url: apiUrl(endpoint, "execute", pageUrl),
     init: {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json", ...authHeaders(endpoint) },
-      body: JSON.stringify({ script }),
+      body: executeBody(script, input),
     },
   };
 }
@@ -150,7 +202,19 @@ function asExecError(v: unknown): ExecError | undefined {
   if (typeof v.traceback === "string") e.traceback = v.traceback;
   if (typeof v.line === "number" && Number.isInteger(v.line) && v.line > 0) e.line = v.line;
   if (typeof v.column === "number" && Number.isInteger(v.column) && v.column > 0) e.column = v.column;
+  if (isObject(v.limit) && typeof v.limit.name === "string" && v.limit.name !== "" && isFiniteNumber(v.limit.value)) {
+    e.limit = { name: v.limit.name, value: v.limit.value };
+  }
   return e;
+}
+
+function isFiniteNumber(v: unknown): v is number {
+  return typeof v === "number" && Number.isFinite(v);
+}
+
+function asUsage(v: unknown): Usage | undefined {
+  if (!isObject(v) || !isFiniteNumber(v.wall_ms) || !isFiniteNumber(v.cpu_ms) || !isFiniteNumber(v.max_rss_mb)) return undefined;
+  return { wall_ms: v.wall_ms, cpu_ms: v.cpu_ms, max_rss_mb: v.max_rss_mb };
 }
 
 function asExecBody(v: Record<string, unknown>): ExecBody {
@@ -162,6 +226,7 @@ function asExecBody(v: Record<string, unknown>): ExecBody {
     stderr_truncated: v.stderr_truncated === true,
     duration_ms: typeof v.duration_ms === "number" ? v.duration_ms : NaN,
     profile: typeof v.profile === "string" ? v.profile : undefined,
+    usage: asUsage(v.usage),
     error: asExecError(v.error),
   };
 }
@@ -203,14 +268,15 @@ export function mapExecuteResponse(status: number, headers: Headers, text: strin
   };
 }
 
+/** Sends one POST /execute; `opts.input` (default: none) is the Input pane's value. */
 export async function execute(
   script: string,
   endpoint: Endpoint,
-  opts: { pageUrl: string; signal?: AbortSignal; fetchFn?: FetchLike },
+  opts: { pageUrl: string; input?: RunInput; signal?: AbortSignal; fetchFn?: FetchLike },
 ): Promise<ExecOutcome> {
   let req: BuiltRequest;
   try {
-    req = buildExecuteRequest(script, endpoint, opts.pageUrl);
+    req = buildExecuteRequest(script, endpoint, opts.pageUrl, opts.input);
   } catch (e) {
     return { kind: "network", url: endpoint.baseUrl, message: (e as Error).message };
   }
@@ -341,6 +407,8 @@ export function describeError(e: ExecError, status: number, retryAfterSec?: numb
       return { tone: "error", title: "Invalid request", detail: msg || "The server rejected the request." };
     case "script_too_large":
       return { tone: "error", title: "Script too large", detail: msg || "The script exceeds the server's size limit." };
+    case "input_too_large":
+      return { tone: "error", title: "Input too large", detail: msg || "The input exceeds the server's size limit for JSON input." };
     case "unsupported_media_type":
     case "method_not_allowed":
       return { tone: "error", title: `Request rejected (${e.code})`, detail: msg || `HTTP ${status}` };
@@ -369,8 +437,8 @@ export function shellQuote(s: string): string {
  * written into it: it refers to $PYTHON_API_TOKEN so a pasted command does not
  * leak the key into shell history or chat.
  */
-export function curlCommand(script: string, endpoint: Endpoint, pageUrl: string): string {
-  const req = buildExecuteRequest(script, endpoint, pageUrl);
+export function curlCommand(script: string, endpoint: Endpoint, pageUrl: string, input: RunInput = noInput): string {
+  const req = buildExecuteRequest(script, endpoint, pageUrl, input);
   const parts = [`curl -sS -X POST ${shellQuote(req.url)}`, `-H 'Content-Type: application/json'`];
   if (endpoint.token.trim() !== "") {
     parts.push(

@@ -2,9 +2,12 @@ export interface Example {
   id: string;
   label: string;
   script: string;
+  /** The Input (JSON) pane's text; absent means no input (the pane is cleared). */
+  input?: string;
 }
 
-// The seed's three examples plus a pandas one. `hello` is what a new visitor sees.
+// The seed's three examples, a pandas one and one that reads its input.
+// `hello` is what a new visitor sees.
 export const examples: Example[] = [
   {
     id: "hello",
@@ -38,6 +41,12 @@ export const examples: Example[] = [
       '    print(df.describe().to_string())',
       '    return {"totals": totals.to_dict(), "rows": len(df)}',
     ].join("\n"),
+  },
+  {
+    id: "input-sum",
+    label: "Sum a list from the input",
+    script: 'def main(data):\n    return {"total": sum(data["numbers"])}',
+    input: '{"numbers": [1, 2, 3]}',
   },
 ];
 

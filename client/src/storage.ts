@@ -3,6 +3,7 @@ import { AuthMode, defaultEndpoint, Endpoint } from "./api";
 // Every key the IDE keeps in localStorage, in one place.
 const KEYS = {
   script: "python-api-ide.script",
+  input: "python-api-ide.input",
   endpoint: "python-api-ide.endpoint",
   theme: "python-api-ide.theme",
 } as const;
@@ -33,6 +34,15 @@ export function loadScript(fallback: string): string {
 
 export function saveScript(script: string): void {
   write(KEYS.script, script);
+}
+
+/** The Input (JSON) pane's text as typed; "" (no input) when nothing is stored. */
+export function loadInput(): string {
+  return read(KEYS.input) ?? "";
+}
+
+export function saveInput(text: string): void {
+  write(KEYS.input, text === "" ? null : text);
 }
 
 export function loadEndpoint(): Endpoint {

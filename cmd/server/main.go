@@ -20,8 +20,13 @@ const usage = `usage:
                                   JSON file or - for stdin); prints the result JSON;
                                   exit 0 ok, 1 script error, 2 usage/internal
   server submit --topic T [--project P] [--id ID] [--input FILE] [--timeout-ms N] [--memory-mb N] FILE...
+                                  [--wait 10m [--out DIR]]
                                   publish each FILE as a batch message
-                                  (honours PUBSUB_EMULATOR_HOST)
+                                  (honours PUBSUB_EMULATOR_HOST); --wait waits
+                                  for every result and prints a summary
+  server results [--out DIR] ID...
+                                  fetch results by id from RESULTS_BUCKET (or
+                                  RESULTS_DIR): one to stdout, or a summary
   server probe                    try every isolation profile on this host for
                                   real; print what works as JSON (exit 1: none)
 `
@@ -39,6 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return execCmd(args[1:], stdout, stderr)
 	case "submit":
 		return submitCmd(args[1:], stdout, stderr)
+	case "results":
+		return resultsCmd(args[1:], stdout, stderr)
 	case "probe":
 		return probeCmd(stdout, stderr)
 	case "-h", "--help", "help":

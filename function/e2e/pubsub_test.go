@@ -356,6 +356,49 @@ func TestPubSubBatch(t *testing.T) {
 		}
 	})
 
+	// A batch user's round trip: submit several files, wait for every
+	// result, read the summary, find the results on disk; fetch one again.
+	t.Run("submit waits and summarises", func(t *testing.T) {
+		dir := t.TempDir()
+		var files []string
+		for name, src := range map[string]string{
+			"ok1.py": "def main():\n    return 1", "ok2.py": "def main():\n    return 2", "bad.py": "def main():\n    return 1/0",
+		} {
+			f := filepath.Join(dir, name)
+			if err := os.WriteFile(f, []byte(src), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, f)
+		}
+		out := filepath.Join(dir, "results")
+		sctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+		defer cancel()
+		env := append(os.Environ(), "PUBSUB_EMULATOR_HOST="+emu.addr, "RESULTS_BUCKET="+bucket, "RESULTS_PREFIX=batch")
+		cmd := exec.CommandContext(sctx, serverBin, append([]string{"submit", "--project", project, "--topic", topicID,
+			"--wait", "60s", "--out", out}, files...)...)
+		cmd.Env, cmd.WaitDelay = env, 5*time.Second
+		stdout, err := cmd.Output()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Fatalf("submit --wait with one failing script: %v (want exit 1)\n%s", err, stdout)
+		}
+		summary := string(stdout[strings.Index(string(stdout), "ID "):])
+		if strings.Count(summary, " ok ") != 2 || !strings.Contains(summary, "runtime_error") {
+			t.Fatalf("summary:\n%s", summary)
+		}
+		written, _ := filepath.Glob(filepath.Join(out, "*.json"))
+		if len(written) != 3 {
+			t.Fatalf("results written: %v", written)
+		}
+		id := strings.TrimSuffix(filepath.Base(written[0]), ".json")
+		fetch := exec.CommandContext(sctx, serverBin, "results", id)
+		fetch.Env = env
+		one, err := fetch.Output()
+		if err != nil || !json.Valid(one) || !strings.Contains(string(one), `"id":"`+id+`"`) {
+			t.Fatalf("results %s: %v\n%s", id, err, one)
+		}
+	})
+
 	t.Run("input in a batch message", func(t *testing.T) {
 		publish(t, `{"script":"def main(data):\n    return sum(data)","input":[1,2,3],"id":"e2e-input"}`)
 		obj := readObject(t, "e2e-input", 30*time.Second)
