@@ -17,31 +17,37 @@ type hostProcess struct {
 	uid, gid int
 }
 
-// hostProcesses lists the host's processes (those still readable).
-func hostProcesses() []hostProcess {
-	var out []hostProcess
+// eachProcess calls fn with every host process's pid and the content of
+// its /proc/PID/<file>, skipping those gone meanwhile.
+func eachProcess(file string, fn func(pid int, data []byte)) {
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
+		if data, err := os.ReadFile(filepath.Join("/proc", e.Name(), file)); err == nil {
+			fn(pid, data)
 		}
+	}
+}
+
+// hostProcesses lists the host's processes (those still readable).
+func hostProcesses() []hostProcess {
+	var out []hostProcess
+	eachProcess("stat", func(pid int, stat []byte) {
 		// "pid (comm) state ppid ..."; comm may itself hold spaces and parens.
 		open, end := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
 		if open < 0 || end < open {
-			continue
+			return
 		}
 		fields := bytes.Fields(stat[end+1:])
 		if len(fields) < 2 || len(fields[0]) != 1 {
-			continue
+			return
 		}
 		ppid, _ := strconv.Atoi(string(fields[1]))
 		out = append(out, hostProcess{pid: pid, comm: string(stat[open+1 : end]), state: fields[0][0], ppid: ppid})
-	}
+	})
 	return out
 }
 
@@ -51,20 +57,11 @@ func hostProcesses() []hostProcess {
 func processesOfUID(uid int) []int {
 	var out []int
 	want := []byte(strconv.Itoa(uid))
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		status, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
-		if err != nil {
-			continue // gone meanwhile
-		}
+	eachProcess("status", func(pid int, status []byte) {
 		if holdsUID(status, want) {
 			out = append(out, pid)
 		}
-	}
+	})
 	return out
 }
 

@@ -131,16 +131,20 @@ func submitCmd(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
+// openResults opens the store a server with this environment writes to.
+func openResults(ctx context.Context) (function.ResultReader, error) {
+	env, err := function.LoadEnv(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return env.NewResultReader(ctx)
+}
+
 // awaitResults polls the result store until every id has its result or
 // ctx ends, then prints a summary table. Exit status: 0 all ok, 1 some
 // script failed, 2 some result did not come.
 func awaitResults(ctx context.Context, ids []string, outDir string, stdout, stderr io.Writer) int {
-	env, err := function.LoadEnv(os.Getenv)
-	if err != nil {
-		fmt.Fprintf(stderr, "results: %v\n", err)
-		return 2
-	}
-	store, err := env.NewResultReader(ctx)
+	store, err := openResults(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "results: %v\n", err)
 		return 2
@@ -234,12 +238,7 @@ func resultsCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	env, err := function.LoadEnv(os.Getenv)
-	if err != nil {
-		fmt.Fprintf(stderr, "results: %v\n", err)
-		return 2
-	}
-	store, err := env.NewResultReader(ctx)
+	store, err := openResults(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "results: %v\n", err)
 		return 2
