@@ -96,8 +96,11 @@ type Env struct {
 	ProjectID     string        // GOOGLE_CLOUD_PROJECT: for trace links in logs
 	// PubSubAuth is PUBSUB_AUTH: "api_key" (default) puts /pubsub behind
 	// API_KEYS like /execute; "platform" leaves it to Cloud Run IAM (the
-	// push subscription's OIDC token), since Pub/Sub cannot send API keys.
+	// push subscription's OIDC token), since Pub/Sub cannot send API keys;
+	// "oidc" has this server check that token (a public service):
+	// PUBSUB_OIDC_AUDIENCE and PUBSUB_OIDC_EMAIL say whose it must be.
 	PubSubAuth string
+	PubSubOIDC PushOIDC
 }
 
 // DefaultCORSOrigins is the Vite dev server of the IDE.
@@ -113,6 +116,7 @@ func LoadEnv(getenv func(string) string) (Env, error) {
 		APIKeys:       splitList(getenv("API_KEYS")),
 		ProjectID:     getenv("GOOGLE_CLOUD_PROJECT"),
 		PubSubAuth:    getenv("PUBSUB_AUTH"),
+		PubSubOIDC:    PushOIDC{Audience: getenv("PUBSUB_OIDC_AUDIENCE"), Email: getenv("PUBSUB_OIDC_EMAIL")},
 	}
 	if e.ResultsDir == "" {
 		e.ResultsDir = "results"
@@ -135,8 +139,12 @@ func LoadEnv(getenv func(string) string) (Env, error) {
 	case "":
 		e.PubSubAuth = "api_key"
 	case "api_key", "platform":
+	case "oidc":
+		if e.PubSubOIDC.Audience == "" || e.PubSubOIDC.Email == "" {
+			return Env{}, fmt.Errorf("PUBSUB_AUTH=oidc needs PUBSUB_OIDC_AUDIENCE and PUBSUB_OIDC_EMAIL")
+		}
 	default:
-		return Env{}, fmt.Errorf("PUBSUB_AUTH=%q: want api_key or platform", e.PubSubAuth)
+		return Env{}, fmt.Errorf("PUBSUB_AUTH=%q: want api_key, platform or oidc", e.PubSubAuth)
 	}
 	return e, nil
 }
@@ -203,6 +211,7 @@ func NewServiceFromEnv(ctx context.Context, getenv func(string) string) (*Servic
 		StoreTimeout: env.StoreTimeout,
 		Version:      Version(),
 		PubSubAuth:   env.PubSubAuth,
+		PubSubOIDC:   env.PubSubOIDC,
 	})
 }
 

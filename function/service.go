@@ -68,8 +68,10 @@ type Options struct {
 	// "*" allows any.
 	CORSOrigins []string
 	// PubSubAuth "platform" exempts /pubsub from APIKeys (Cloud Run IAM
-	// authenticates the push instead); anything else requires a key there.
+	// authenticates the push instead); "oidc" checks the push's OIDC token
+	// here (PubSubOIDC); anything else requires a key there.
 	PubSubAuth string
+	PubSubOIDC PushOIDC
 	// ProjectID turns X-Cloud-Trace-Context into a Cloud Logging trace.
 	ProjectID string
 	// StoreTimeout bounds each ResultStore call so that a storage outage
@@ -90,7 +92,7 @@ type Service struct {
 	metrics      *metrics
 	limits       Limits
 	keys         *apiKeys
-	pubsubKeys   *apiKeys
+	pubsubKeys   pushAuth
 	cors         corsPolicy
 	projectID    string
 	storeTimeout time.Duration
@@ -126,8 +128,15 @@ func NewService(opts Options) (*Service, error) {
 		version:      opts.Version,
 		now:          opts.Now,
 	}
-	if opts.PubSubAuth == "platform" {
+	switch opts.PubSubAuth {
+	case "platform":
 		s.pubsubKeys = newAPIKeys(nil)
+	case "oidc":
+		o, err := newOIDCPush(context.Background(), opts.PubSubOIDC)
+		if err != nil {
+			return nil, fmt.Errorf("function.NewService: %w", err)
+		}
+		s.pubsubKeys = o
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -58,8 +58,10 @@ locals {
 
   # Pub/Sub pushes carry an OIDC token. On a private service Cloud Run checks
   # it (the push identity holds run.invoker), so the server must not ask
-  # /pubsub for an API key. A public service with API keys is refused (run.tf).
-  pubsub_auth = var.allow_unauthenticated ? "api_key" : "platform"
+  # /pubsub for an API key; on a public one the server checks it itself:
+  # Google's signature, this audience, the push service account's email.
+  pubsub_auth   = var.allow_unauthenticated ? "oidc" : "platform"
+  push_audience = "python-api-pubsub:${var.project_id}:${var.service_name}"
 
   # Every environment variable this module decides for the server. extra_env
   # cannot override them (precondition in run.tf); terraform/serverenv_test.go
@@ -72,6 +74,8 @@ locals {
     # gVisor (gen1); /healthz reports which one was chosen.
     SANDBOX_MODE         = "auto"
     PUBSUB_AUTH          = local.pubsub_auth
+    PUBSUB_OIDC_AUDIENCE = local.push_audience
+    PUBSUB_OIDC_EMAIL    = google_service_account.pubsub_invoker.email
     BATCH_MAX_TIMEOUT_MS = tostring(var.batch_max_timeout_seconds * 1000)
     QUEUE_WAIT_MS        = tostring(var.queue_wait_seconds * 1000)
     BATCH_QUEUE_WAIT_MS  = tostring(var.batch_queue_wait_seconds * 1000)

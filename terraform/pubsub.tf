@@ -45,7 +45,7 @@ resource "google_pubsub_subscription" "push" {
 
     oidc_token {
       service_account_email = google_service_account.pubsub_invoker.email
-      audience              = google_cloud_run_v2_service.api.uri
+      audience              = local.push_audience
     }
   }
 

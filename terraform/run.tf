@@ -4,6 +4,10 @@ resource "google_cloud_run_v2_service" "api" {
   location            = var.region
   ingress             = "INGRESS_TRAFFIC_ALL"
   deletion_protection = var.deletion_protection
+  # Push tokens name this audience rather than the service URL (which the
+  # server's own environment cannot refer to): Cloud Run accepts it for a
+  # private service, and the server checks it for a public one.
+  custom_audiences = [local.push_audience]
 
   template {
     service_account                  = google_service_account.service.email
@@ -92,15 +96,6 @@ resource "google_cloud_run_v2_service" "api" {
     precondition {
       condition     = local.request_timeout_seconds >= local.batch_request_seconds
       error_message = "request_timeout_seconds (${local.request_timeout_seconds}) must cover one Pub/Sub delivery: batch_queue_wait_seconds + batch_max_timeout_seconds + 2 * results_store_timeout_seconds + request_timeout_margin_seconds = ${local.batch_request_seconds} s. Leave it null to derive it."
-    }
-
-    # Pub/Sub pushes carry an OIDC token, never an API key. On a public
-    # service nothing checks that token yet (Cloud Run lets everyone in and
-    # the server does not verify it), so /pubsub would need the API key
-    # Pub/Sub cannot send and every delivery would get 401.
-    precondition {
-      condition     = !(var.allow_unauthenticated && var.api_keys_secret != "")
-      error_message = "allow_unauthenticated = true together with api_keys_secret is refused for now: Pub/Sub push deliveries carry an OIDC token, not an API key, and on a public service nothing verifies that token yet, so every delivery would get 401 and be dead-lettered. Keep the service private (callers send an identity token; Cloud Run checks the push token), or make it public without API keys."
     }
 
     precondition {

@@ -218,7 +218,7 @@ variable "force_destroy_bucket" {
 }
 
 variable "allow_unauthenticated" {
-  description = "Grant roles/run.invoker to allUsers. Off by default: callers need an identity token, and Cloud Run checks the OIDC token of every Pub/Sub push (the server gets PUBSUB_AUTH=platform). Refused together with api_keys_secret until the server verifies push tokens itself."
+  description = "Grant roles/run.invoker to allUsers. Off by default: callers need an identity token, and Cloud Run checks the OIDC token of every Pub/Sub push (the server gets PUBSUB_AUTH=platform). When public, the server checks each push's token itself (PUBSUB_AUTH=oidc: Google's signature, the module's audience, the push service account)."
   type        = bool
   default     = false
 }

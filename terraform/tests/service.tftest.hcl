@@ -181,8 +181,8 @@ run "defaults" {
     error_message = "pushes do not carry the push identity's OIDC token."
   }
   assert {
-    condition     = google_pubsub_subscription.push.push_config[0].oidc_token[0].audience == "https://python-api-abc-uc.a.run.app"
-    error_message = "the OIDC audience is not the service URL."
+    condition     = contains(google_cloud_run_v2_service.api.custom_audiences, google_pubsub_subscription.push.push_config[0].oidc_token[0].audience)
+    error_message = "Cloud Run would refuse the push token: its audience is not one of the service's custom audiences."
   }
   assert {
     condition     = google_pubsub_subscription.push.topic == google_pubsub_topic.scripts.id
@@ -299,12 +299,14 @@ run "public_without_api_keys" {
     error_message = "allow_unauthenticated does not grant run.invoker to allUsers."
   }
   assert {
-    condition     = { for e in google_cloud_run_v2_service.api.template[0].containers[0].env : e.name => e.value }["PUBSUB_AUTH"] == "api_key"
-    error_message = "a public service must not claim that the platform checked the push token."
+    condition     = { for e in google_cloud_run_v2_service.api.template[0].containers[0].env : e.name => e.value }["PUBSUB_AUTH"] == "oidc"
+    error_message = "a public service must check the push token itself."
   }
 }
 
-run "public_with_api_keys_is_refused" {
+# Defect 1: public with API keys works: the server checks the push's OIDC
+# token (audience and account as the subscription sends them).
+run "public_with_api_keys_checks_push_tokens" {
   command = plan
 
   variables {
@@ -312,7 +314,14 @@ run "public_with_api_keys_is_refused" {
     api_keys_secret       = "python-api-keys"
   }
 
-  expect_failures = [google_cloud_run_v2_service.api]
+  assert {
+    condition     = { for e in google_cloud_run_v2_service.api.template[0].containers[0].env : e.name => e.value }["PUBSUB_AUTH"] == "oidc"
+    error_message = "a public service with API keys must check the push token itself (PUBSUB_AUTH=oidc)."
+  }
+  assert {
+    condition     = { for e in google_cloud_run_v2_service.api.template[0].containers[0].env : e.name => e.value }["PUBSUB_OIDC_AUDIENCE"] == google_pubsub_subscription.push.push_config[0].oidc_token[0].audience
+    error_message = "the server expects another audience than the push subscription sends."
+  }
 }
 
 run "extra_env_adds_tunables" {
