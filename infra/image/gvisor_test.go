@@ -368,14 +368,15 @@ func TestScriptCannotReachLoopback(t *testing.T) {
 // runscExec runs argv inside the server's gVisor container.
 func runscExec(t *testing.T, argv ...string) (string, error) {
 	t.Helper()
-	root, id := os.Getenv("GVISOR_RUNSC_ROOT"), os.Getenv("GVISOR_CONTAINER_ID")
-	if root == "" || id == "" {
-		t.Fatal("GVISOR_RUNSC_ROOT and GVISOR_CONTAINER_ID must name the server's runsc container (run-gvisor.sh sets them)")
+	root, id, runsc := os.Getenv("GVISOR_RUNSC_ROOT"), os.Getenv("GVISOR_CONTAINER_ID"), os.Getenv("GVISOR_RUNSC")
+	if root == "" || id == "" || runsc == "" {
+		t.Fatal("GVISOR_RUNSC, GVISOR_RUNSC_ROOT and GVISOR_CONTAINER_ID must name the runsc and the server's container (run-gvisor.sh sets them)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	args := append([]string{"--root", root, "--network=host", "--ignore-cgroups", "exec", id}, argv...)
-	out, err := exec.CommandContext(ctx, "runsc", args...).CombinedOutput()
+	// The runsc that runs the container: another one reads its state wrong.
+	out, err := exec.CommandContext(ctx, runsc, args...).CombinedOutput()
 	return string(out), err
 }
 

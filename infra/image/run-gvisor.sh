@@ -163,7 +163,7 @@ fi
 
 # --- tests ----------------------------------------------------------------------
 status=0
-export SERVER_URL=$url GVISOR_RUNSC_ROOT=$state GVISOR_CONTAINER_ID=$id
+export SERVER_URL=$url GVISOR_RUNSC_ROOT=$state GVISOR_CONTAINER_ID=$id GVISOR_RUNSC=$runsc_bin
 
 log "1/3 go test -tags gvisor ./infra/image/ (network checks against the gVisor server)"
 go test -count=1 -tags gvisor -v ./infra/image/ >"$out/image-tests.log" 2>&1 || status=1

@@ -35,7 +35,9 @@ _NR = {
     "pidfd_send_signal": 424, "mount_setattr": 442, "prctl": 157,
     "setuid": 105, "setgid": 106, "setreuid": 113, "setregid": 114, "setresuid": 117,
     "setresgid": 119, "setfsuid": 122, "setfsgid": 123, "setgroups": 116,
+    "setpriority": 141, "ioprio_set": 251,
 }
+PRIO_PROCESS, IOPRIO_WHO_PROCESS = 0, 1
 # The zygote's own policy leaves these to it; every child denies them
 # before the script runs. They are POLICY deny_namespaces (less clone, by
 # its flags, below) and POLICY deny_identity of infra/seccomp/policy.kafel:
@@ -87,6 +89,11 @@ def _bpf_program(chroot_mode, own_pid, threads_only=False):
     if chroot_mode:
         for name in ("pidfd_open", "pidfd_send_signal", "tkill"):
             prog += [(JEQ, 0, 1, _NR[name]), (RET, 0, 0, ERRNO)]
+        # Priorities of a process group or a user: the job is alone in
+        # both, and gVisor answers success without checking anything.
+        for name, own in (("setpriority", PRIO_PROCESS), ("ioprio_set", IOPRIO_WHO_PROCESS)):
+            prog += [(JEQ, 0, 4, _NR[name]), (LD_ABS, 0, 0, arg_lo(0)), (JEQ, 1, 0, own),
+                     (RET, 0, 0, ERRNO), (LD_ABS, 0, 0, nr_off)]
         # Every job has a uid of its own, so the kernel already refuses
         # signals to any other process; this keeps signals to the job's own
         # process even so.
