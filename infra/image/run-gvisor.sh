@@ -65,6 +65,14 @@ port=${GVISOR_PORT:-$(free_port)}
 podman image exists "$tag" || { log "image $tag not found: run infra/image/build-image.sh first"; exit 1; }
 
 server_pid=
+# unmount_state releases what runsc leaves mounted in its state directory
+# (a current runsc binds a "null-netns" there), so that it can be removed.
+unmount_state() {
+	if [ -d "$state" ]; then
+		findmnt -rn -o TARGET | grep -F "$state/" | sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
+	fi
+}
+
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
 	set +e
@@ -76,10 +84,12 @@ cleanup() {
 		kill "$server_pid" 2>/dev/null
 		wait "$server_pid" 2>/dev/null
 	fi
+	unmount_state
 }
 trap cleanup EXIT
 
 # --- bundle -------------------------------------------------------------------
+unmount_state
 rm -rf "$bundle" "$state" "$out/runsc-debug"
 mkdir -p "$bundle/rootfs" "$state"
 log "exporting $tag into $bundle/rootfs"
