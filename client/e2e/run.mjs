@@ -25,6 +25,17 @@ const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 const HELLO = 'def main():\n    print("Hello from IDE")\n    return {"status": "ok"}';
 
+// inputFocused waits (up to 5 s) for the Input (JSON) box to have the
+// focus: the pane opens first and takes the focus a render later.
+async function inputFocused(page) {
+  return page
+    .waitForFunction(() => document.activeElement?.getAttribute("data-testid") === "input", null, { timeout: 5000 })
+    .then(
+      () => true,
+      () => false,
+    );
+}
+
 function assert(cond, msg) {
   if (!cond) throw new Error(msg);
 }
@@ -391,7 +402,7 @@ test("Input (JSON): invalid JSON is not sent; empty is no input, null is a value
     assert((await page.getByTestId("error").getAttribute("data-code")) === "invalid_input", "error code");
     await page.waitForTimeout(300);
     assert(executes.n === before, `${executes.n - before} request(s) sent with invalid input`);
-    assert(await box.evaluate((el) => el === document.activeElement), "focus not moved to the input");
+    assert(await inputFocused(page), "focus not moved to the input");
     await page.screenshot({ path: path.join(artifacts, "ide-input-invalid.png") });
     // The curl button does not make a command from it either.
     await page.getByRole("button", { name: /curl/ }).click();
@@ -428,7 +439,7 @@ test("Input (JSON): invalid JSON is not sent; empty is no input, null is a value
     assert((await err.getAttribute("data-code")) === "invalid_request", `code ${await err.getAttribute("data-code")}`);
     assert(/input/.test(await err.innerText()), `message does not name the input: ${await err.innerText()}`);
     await page.getByRole("button", { name: "Go to the Input (JSON) pane" }).click();
-    assert(await box.evaluate((el) => el === document.activeElement), "Go to the input did not focus it");
+    assert(await inputFocused(page), "Go to the input did not focus it");
 
     // The example sets the input; one without an input clears it.
     await page.locator("#examples").selectOption("input-sum");
