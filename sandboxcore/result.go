@@ -61,8 +61,10 @@ type Usage struct {
 	WallMs float64 `json:"wall_ms"`
 	// CPUMs is user plus system CPU time.
 	CPUMs float64 `json:"cpu_ms"`
-	// MaxRSSMB is the peak resident memory of the job's largest process
-	// (for a fork-server job, the preloaded runtime's shared pages count).
+	// MaxRSSMB is the job's peak memory as memory_mb counts it: from its
+	// own cgroup where it has one (what all its processes allocated; a
+	// fork-server child does not count the runtime it shares), else the
+	// peak resident memory of its largest process, runtime included.
 	MaxRSSMB float64 `json:"max_rss_mb"`
 }
 
