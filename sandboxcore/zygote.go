@@ -245,26 +245,31 @@ func (z *zygote) run(ctx context.Context, req harnessRequest, l Limits) (runOutc
 	defer closeAll(childEnds) // the fork server holds its own copies once sent
 	pipes := jobPipes{stdin: parentEnds[0], stdout: parentEnds[1], stderr: parentEnds[2], result: parentEnds[3]}
 
+	// The uid first: a spare once taken is the fork server's to use up,
+	// and any failure after it replaces the fork server (forkServer.replace).
+	var lease *uidLease
+	if z.jobUIDs != nil {
+		var err error
+		if lease, err = z.jobUIDs.take(); err != nil {
+			pipes.close()
+			return runOutcome{}, fmt.Errorf("%v: %w", err, ErrUnavailable)
+		}
+	}
 	sp, err := z.takeSpare(ctx)
 	if err != nil {
 		pipes.close()
+		if lease != nil {
+			_ = lease.releaseReaped()
+		}
 		return runOutcome{}, err
 	}
+	job := &zygoteJob{z: z, grp: sp.group, lease: lease, finished: make(chan struct{})}
 	if sp.group != nil {
 		if err := sp.group.limit(int64(l.MemoryMB)<<20, l.Processes+1); err != nil {
 			pipes.close()
-			go sp.group.remove()
+			job.finish(exitStatus{})
 			return runOutcome{}, fmt.Errorf("%w: the job's cgroup limits: %v", errJobNotStarted, err)
 		}
-	}
-	job := &zygoteJob{z: z, grp: sp.group, finished: make(chan struct{})}
-	if z.jobUIDs != nil {
-		lease, err := z.jobUIDs.take()
-		if err != nil {
-			pipes.close()
-			return runOutcome{}, fmt.Errorf("%w: %v", errJobNotStarted, err)
-		}
-		job.lease = lease
 	}
 	z.mu.Lock()
 	z.nextID++
@@ -337,6 +342,8 @@ func (z *zygote) addSpare(pid int) error {
 // takeSpare waits for the oldest ready child. The fork server makes a new
 // one whenever it is idle and has fewer than it keeps.
 func (z *zygote) takeSpare(ctx context.Context) (spare, error) {
+	timeout := time.NewTimer(spareTimeout)
+	defer timeout.Stop()
 	for {
 		z.mu.Lock()
 		if len(z.spares) > 0 {
@@ -351,11 +358,17 @@ func (z *zygote) takeSpare(ctx context.Context) (spare, error) {
 		case <-added:
 		case <-z.dead:
 			return spare{}, fmt.Errorf("%w: the fork server ended", errJobNotStarted)
+		case <-timeout.C:
+			return spare{}, fmt.Errorf("%w: no spare came within %v", errJobNotStarted, spareTimeout)
 		case <-ctx.Done():
 			return spare{}, fmt.Errorf("waiting for a spare: %w", ctx.Err())
 		}
 	}
 }
+
+// spareTimeout bounds the wait for a fork server's next child (it makes
+// one in milliseconds when idle); past it the fork server is replaced.
+const spareTimeout = 10 * time.Second
 
 func (z *zygote) forget(id int64) {
 	z.mu.Lock()
