@@ -338,15 +338,9 @@ func TestPubSubCallerMistakesThroughTheFramework(t *testing.T) {
 // framework.
 func TestExecuteBrokenBodyIsTheCallersFault(t *testing.T) {
 	base, logs := realMux(t)
-	u, _ := url.Parse(base)
-	conn, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	conn := rawConn(t, base)
 	// A chunk size line that is not hex breaks the chunked encoding.
-	_, err = io.WriteString(conn, "POST /execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"+
+	_, err := io.WriteString(conn, "POST /execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"+
 		"5\r\n{\"scr\r\nzz\r\n")
 	if err != nil {
 		t.Fatal(err)
@@ -369,13 +363,7 @@ func TestExecuteBrokenBodyIsTheCallersFault(t *testing.T) {
 // execution after a prompt body is not cut by it.
 func TestExecuteBodyReadDeadline(t *testing.T) {
 	base, logs := realMux(t)
-	u, _ := url.Parse(base)
-	conn, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	conn := rawConn(t, base)
 	body := `{"script": "def main():\n    return 1\n"}`
 	if _, err := fmt.Fprintf(conn, "POST /execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(body)); err != nil {
 		t.Fatal(err)
@@ -417,4 +405,18 @@ func TestExecuteBodyReadDeadline(t *testing.T) {
 	if resp2.StatusCode != 200 || string(raw) != "slow-ok" {
 		t.Fatalf("slow answer after a prompt body: status %d: %s\nlogs: %s", resp2.StatusCode, raw, ti.logs.String())
 	}
+}
+
+// rawConn is a TCP connection to the server at base, for writing requests
+// by hand; closed when the test ends.
+func rawConn(t *testing.T, base string) net.Conn {
+	t.Helper()
+	u, _ := url.Parse(base)
+	conn, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	return conn
 }
