@@ -121,6 +121,9 @@ func (s *Service) deliver(ctx context.Context, e cloudevents.Event) error {
 		}
 	}
 
+	if err := s.storeOutputFiles(ctx, id, &res); err != nil {
+		return transient("result store: %v", err)
+	}
 	obj := newBatchObject(id, messageID, idErr, res, s.now())
 	data, err := marshal(obj)
 	if err != nil {
@@ -134,6 +137,29 @@ func (s *Service) deliver(ctx context.Context, e cloudevents.Event) error {
 	}
 	rec.status = obj.HTTPStatus
 	s.record(ctx, &rec, &res, time.Since(start))
+	return nil
+}
+
+// storeOutputFiles writes each output file as an object of its own next
+// to the result, which then names it instead of carrying its bytes. A
+// name the store cannot take is skipped and said so.
+func (s *Service) storeOutputFiles(ctx context.Context, id string, res *sandboxcore.Result) error {
+	kept := res.Files[:0]
+	for _, f := range res.Files {
+		if err := sandboxcore.CheckFileName(f.Name); err != nil {
+			res.FilesSkipped = append(res.FilesSkipped, sandboxcore.SkippedFile{Name: f.Name, Reason: "not stored: " + err.Error()})
+			continue
+		}
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.storeTimeout)
+		where, err := s.store.CreateFile(sctx, id, f.Name, f.Content)
+		cancel()
+		if err != nil {
+			return err
+		}
+		f.Object, f.Content = where, nil
+		kept = append(kept, f)
+	}
+	res.Files = kept
 	return nil
 }
 

@@ -218,5 +218,5 @@ func NewServiceFromEnv(ctx context.Context, getenv func(string) string) (*Servic
 // limitsFromConfig takes the request limits from the sandbox's own
 // configuration so that both layers agree.
 func limitsFromConfig(cfg sandboxcore.Config) Limits {
-	return Limits{MaxScriptBytes: cfg.Max.ScriptBytes, MaxInputBytes: cfg.Max.InputBytes}.withDefaults()
+	return Limits{MaxScriptBytes: cfg.Max.ScriptBytes, MaxInputBytes: cfg.Max.InputBytes, MaxFilesBytes: cfg.Max.InputFilesBytes}.withDefaults()
 }

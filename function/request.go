@@ -2,6 +2,7 @@ package function
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,9 +21,11 @@ import (
 type payload struct {
 	Script *string `json:"script"`
 	// Input is any JSON value, passed to main(input); nil when absent.
-	Input     json.RawMessage `json:"input"`
-	TimeoutMs *int64          `json:"timeout_ms"`
-	MemoryMB  *int64          `json:"memory_mb"`
+	Input json.RawMessage `json:"input"`
+	// Files are written into the script's working directory.
+	Files     []payloadFile `json:"files"`
+	TimeoutMs *int64        `json:"timeout_ms"`
+	MemoryMB  *int64        `json:"memory_mb"`
 	// ID is only accepted in batch messages; kept raw so that a bad one
 	// can be reported instead of failing the whole message.
 	ID json.RawMessage `json:"id"`
@@ -55,7 +58,13 @@ func invalid(format string, args ...any) *requestError {
 // other fields need a little room. Past it the answer is 413 without
 // reading further.
 func (l Limits) bodyLimit() int64 {
-	return 2*int64(l.MaxScriptBytes) + int64(l.MaxInputBytes) + 64<<10
+	return 2*int64(l.MaxScriptBytes) + int64(l.MaxInputBytes) + int64(l.MaxFilesBytes)/3*4 + 64<<10
+}
+
+// payloadFile is one entry of "files", before its content is decoded.
+type payloadFile struct {
+	Name    *string `json:"name"`
+	Content *string `json:"content"`
 }
 
 // decodePayload reads one JSON object from r and validates it for class.
@@ -88,6 +97,16 @@ func decodePayload(r io.Reader, lim Limits, class sandboxcore.Class, allowID boo
 	// Only the shape is checked here; the script's size and content and
 	// every limit are sandboxcore's to judge (Config.Check).
 	req := sandboxcore.Request{Script: *p.Script, Input: p.Input, Class: class}
+	for i, f := range p.Files {
+		if f.Name == nil || f.Content == nil {
+			return d, invalid(`files[%d] must have a "name" and a base64 "content"`, i)
+		}
+		content, err := base64.StdEncoding.DecodeString(*f.Content)
+		if err != nil {
+			return d, invalid(`files[%d] (%q): "content" is not base64: %v`, i, *f.Name, err)
+		}
+		req.Files = append(req.Files, sandboxcore.InputFile{Name: *f.Name, Content: content})
+	}
 	if p.TimeoutMs != nil {
 		if *p.TimeoutMs < 1 {
 			return d, invalid(`field "timeout_ms" must be a positive integer`)
@@ -142,7 +161,7 @@ func jsonError(err error, lim Limits) *requestError {
 		}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		// encoding/json has no typed error for this one.
-		return invalid("%s; allowed fields are \"script\", \"input\", \"timeout_ms\", \"memory_mb\"",
+		return invalid("%s; allowed fields are \"script\", \"input\", \"files\", \"timeout_ms\", \"memory_mb\"",
 			strings.TrimPrefix(err.Error(), "json: "))
 	default:
 		return invalid("invalid JSON: %v", err)

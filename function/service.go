@@ -30,6 +30,7 @@ type Limits struct {
 	// be about twice the script, for JSON escaping, plus the input.
 	MaxScriptBytes int
 	MaxInputBytes  int
+	MaxFilesBytes  int
 }
 
 // DefaultLimits are used for every zero field of Options.Limits: the
@@ -37,6 +38,7 @@ type Limits struct {
 var DefaultLimits = Limits{
 	MaxScriptBytes: sandboxcore.DefaultConfig().Max.ScriptBytes,
 	MaxInputBytes:  sandboxcore.DefaultConfig().Max.InputBytes,
+	MaxFilesBytes:  sandboxcore.DefaultConfig().Max.InputFilesBytes,
 }
 
 func (l Limits) withDefaults() Limits {
@@ -45,6 +47,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxInputBytes <= 0 {
 		l.MaxInputBytes = DefaultLimits.MaxInputBytes
+	}
+	if l.MaxFilesBytes <= 0 {
+		l.MaxFilesBytes = DefaultLimits.MaxFilesBytes
 	}
 	return l
 }

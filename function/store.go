@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"mime"
 	"os"
 	"path"
 	"path/filepath"
@@ -29,6 +30,10 @@ type ResultStore interface {
 	Create(ctx context.Context, id string, data []byte) error
 	// Name is where id's result lives, for people: gs://b/p/id.json or a path.
 	Name(id string) string
+	// CreateFile stores one output file of id's execution next to its
+	// result (unless it exists already, from an earlier delivery) and
+	// returns where. name has passed sandboxcore.CheckFileName.
+	CreateFile(ctx context.Context, id, name string, data []byte) (string, error)
 }
 
 // DefaultResultsPrefix is the object prefix when RESULTS_PREFIX is unset.
@@ -93,6 +98,26 @@ func (g *GCSStore) Read(ctx context.Context, id string) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w", g.Name(id), err)
 	}
 	return data, nil
+}
+
+// CreateFile implements ResultStore: <prefix>/<id>/files/<name>.
+func (g *GCSStore) CreateFile(ctx context.Context, id, name string, data []byte) (string, error) {
+	object := path.Join(g.prefix, id, "files", name)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w := g.client.Bucket(g.bucket).Object(object).If(storage.Conditions{DoesNotExist: true}).NewWriter(ctx)
+	w.ContentType = mime.TypeByExtension(path.Ext(name))
+	if _, err := w.Write(data); err != nil {
+		_ = w.Close()
+		return "", fmt.Errorf("write %s: %w", gcsURI(g.bucket, object), err)
+	}
+	if err := w.Close(); err != nil {
+		var ge *googleapi.Error
+		if !errors.As(err, &ge) || ge.Code != 412 {
+			return "", fmt.Errorf("write %s: %w", gcsURI(g.bucket, object), err)
+		}
+	}
+	return gcsURI(g.bucket, object), nil
 }
 
 // Exists implements ResultStore.
@@ -176,6 +201,31 @@ func (d *DirStore) Read(_ context.Context, id string) ([]byte, error) {
 		return nil, fmt.Errorf("read result: %w", err)
 	}
 	return data, nil
+}
+
+// CreateFile implements ResultStore: <dir>/<id>/files/<name>, created
+// whole (temporary file, then a link that fails if the name is taken).
+func (d *DirStore) CreateFile(_ context.Context, id, name string, data []byte) (string, error) {
+	dst := filepath.Join(d.dir, id, "files", filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
+		return "", fmt.Errorf("output file dir: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), ".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("output file: %w", err)
+	}
+	defer func() { _ = os.Remove(tmp.Name()) }()
+	_, err = tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Link(tmp.Name(), dst)
+	}
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", fmt.Errorf("output file: %w", err)
+	}
+	return dst, nil
 }
 
 // Exists implements ResultStore.

@@ -751,6 +751,11 @@ def main():
         made.append("file")
     except OSError:
         pass
+    try:
+        open("outputs/leak-marker", "w").write("A was here")
+        made.append("output")
+    except OSError:
+        pass
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.shmget(0x5151, 4096, 0o1666) >= 0:
         made.append("shm")
@@ -769,7 +774,10 @@ def main():
             others.append(pid)
         except OSError:
             pass
-    return {"tmp": sorted(os.listdir("/tmp")) if os.path.isdir("/tmp") else [],
+    # /tmp/work is every job's own working directory (files in and out).
+    tmp = sorted(os.listdir("/tmp")) if os.path.isdir("/tmp") else []
+    return {"tmp": [n for n in tmp if n != "work"],
+            "outputs": sorted(os.listdir("outputs")) if os.path.isdir("outputs") else [],
             "shm": libc.shmget(0x5151, 0, 0) >= 0, "processes": others}
 `
 		var wg sync.WaitGroup
@@ -782,7 +790,7 @@ def main():
 		later := run(t, s, look)
 		t.Logf("job A made %s", a.Result)
 		for name, res := range map[string]Result{"concurrent": concurrent, "later": later} {
-			if res.Error != nil || string(res.Result) != `{"tmp": [], "shm": false, "processes": []}` {
+			if res.Error != nil || string(res.Result) != `{"tmp": [], "outputs": [], "shm": false, "processes": []}` {
 				t.Errorf("%s job saw something of job A: %s %+v", name, res.Result, res.Error)
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // MinMemoryMB leaves room for the interpreter with numpy and pandas loaded
@@ -35,6 +36,23 @@ func (c Config) Check(req Request) (Limits, *ExecError) {
 	if req.Input != nil && !json.Valid(req.Input) {
 		return reject(CodeInvalidRequest, `field "input" must be a JSON value`)
 	}
+	if len(req.Files) > c.Max.InputFiles {
+		return reject(CodeInputTooLarge, `field "files" has %d files; the limit is %d`, len(req.Files), c.Max.InputFiles)
+	}
+	total, seen := 0, map[string]bool{}
+	for i, f := range req.Files {
+		if err := CheckFileName(f.Name); err != nil {
+			return reject(CodeInvalidRequest, `files[%d]: %v`, i, err)
+		}
+		if seen[f.Name] {
+			return reject(CodeInvalidRequest, `files[%d]: %q is given twice`, i, f.Name)
+		}
+		seen[f.Name] = true
+		total += len(f.Content)
+	}
+	if total > c.Max.InputFilesBytes {
+		return reject(CodeInputTooLarge, `field "files" holds %d bytes; the limit is %d bytes`, total, c.Max.InputFilesBytes)
+	}
 	maxWall := c.MaxWall(req.Class)
 	switch {
 	case req.Timeout < 0 || req.Timeout > maxWall:
@@ -61,4 +79,31 @@ func (c Config) MaxWall(class Class) time.Duration {
 		return c.BatchMaxWall
 	}
 	return c.Max.Wall
+}
+
+// CheckFileName is the rule for a file's name in a request (and for an
+// output file the server stores under its own name): a relative path of
+// non-empty components, none "." or "..", none over 255 bytes, no NUL.
+func CheckFileName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("the name is empty")
+	case strings.IndexByte(name, 0) >= 0:
+		return fmt.Errorf("the name %q contains a NUL byte", name)
+	case strings.HasPrefix(name, "/"):
+		return fmt.Errorf("the name %q is absolute; give a path relative to the working directory", name)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("the name %q is not valid UTF-8", name)
+	}
+	for _, part := range strings.Split(name, "/") {
+		switch {
+		case part == "" || part == ".":
+			return fmt.Errorf("the name %q has an empty or \".\" component", name)
+		case part == "..":
+			return fmt.Errorf("the name %q climbs out of the working directory (\"..\")", name)
+		case len(part) > 255:
+			return fmt.Errorf("the name %q has a component over 255 bytes", name)
+		}
+	}
+	return nil
 }

@@ -18,6 +18,9 @@ type envelope struct {
 		CPUMs    float64 `json:"cpu_ms"`
 		MaxRSSMB float64 `json:"max_rss_mb"`
 	} `json:"usage"`
+	Files          []OutputFile  `json:"files"`
+	FilesSkipped   []SkippedFile `json:"files_skipped"`
+	FilesTruncated bool          `json:"files_truncated"`
 }
 
 // classify turns what a jail produced into the caller's Result. The
@@ -56,6 +59,7 @@ func classify(out runOutcome, token string, l Limits) Result {
 		return failAt(CodeTimeout, LimitHit{"timeout_ms", l.Wall.Milliseconds()}, "the script ran longer than the %v time limit", l.Wall)
 	}
 	if env, ok := lastFrame(out.result.data, token); ok {
+		res.Files, res.FilesSkipped, res.FilesTruncated = env.Files, env.FilesSkipped, env.FilesTruncated
 		if env.Usage != nil {
 			res.Usage.CPUMs = env.Usage.CPUMs
 			if out.memPeak == 0 {

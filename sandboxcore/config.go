@@ -50,6 +50,13 @@ type Limits struct {
 	ScriptBytes int
 	// InputBytes bounds a request's "input" (its JSON text).
 	InputBytes int
+	// Files in (the request's "files") and out (what the script leaves
+	// in outputs/): how many, and how many bytes in all or per file.
+	InputFiles       int
+	InputFilesBytes  int
+	OutputFiles      int
+	OutputFileBytes  int
+	OutputFilesBytes int
 }
 
 // Config is the sandbox's server-side configuration.
@@ -105,32 +112,42 @@ type Config struct {
 func DefaultConfig() Config {
 	slots := max(runtime.NumCPU(), 1)
 	def := Limits{
-		Wall:        10 * time.Second,
-		CPU:         10 * time.Second,
-		MemoryMB:    512,
-		Processes:   32,
-		OpenFiles:   256,
-		FileSizeMB:  64,
-		TmpMB:       64,
-		StdoutBytes: 1 << 20,
-		StderrBytes: 1 << 20,
-		ResultBytes: 10 << 20,
-		ScriptBytes: 1 << 20,
-		InputBytes:  4 << 20,
+		Wall:             10 * time.Second,
+		CPU:              10 * time.Second,
+		MemoryMB:         512,
+		Processes:        32,
+		OpenFiles:        256,
+		FileSizeMB:       64,
+		TmpMB:            64,
+		StdoutBytes:      1 << 20,
+		StderrBytes:      1 << 20,
+		ResultBytes:      10 << 20,
+		ScriptBytes:      1 << 20,
+		InputBytes:       4 << 20,
+		InputFiles:       100,
+		InputFilesBytes:  16 << 20,
+		OutputFiles:      100,
+		OutputFileBytes:  8 << 20,
+		OutputFilesBytes: 32 << 20,
 	}
 	maxL := Limits{
-		Wall:        60 * time.Second,
-		CPU:         60 * time.Second,
-		MemoryMB:    2048,
-		Processes:   64,
-		OpenFiles:   1024,
-		FileSizeMB:  256,
-		TmpMB:       256,
-		StdoutBytes: 8 << 20,
-		StderrBytes: 8 << 20,
-		ResultBytes: 32 << 20,
-		ScriptBytes: 1 << 20,
-		InputBytes:  4 << 20,
+		Wall:             60 * time.Second,
+		CPU:              60 * time.Second,
+		MemoryMB:         2048,
+		Processes:        64,
+		OpenFiles:        1024,
+		FileSizeMB:       256,
+		TmpMB:            256,
+		StdoutBytes:      8 << 20,
+		StderrBytes:      8 << 20,
+		ResultBytes:      32 << 20,
+		ScriptBytes:      1 << 20,
+		InputBytes:       4 << 20,
+		InputFiles:       100,
+		InputFilesBytes:  16 << 20,
+		OutputFiles:      100,
+		OutputFileBytes:  8 << 20,
+		OutputFilesBytes: 32 << 20,
 	}
 	return Config{
 		Mode:           ModeAuto,
@@ -220,6 +237,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	p.int("RESULT_LIMIT_BYTES", &cfg.Default.ResultBytes)
 	p.int("SCRIPT_LIMIT_BYTES", &cfg.Default.ScriptBytes)
 	p.int("INPUT_LIMIT_BYTES", &cfg.Default.InputBytes)
+	p.int("MAX_INPUT_FILES", &cfg.Default.InputFiles)
+	p.int("INPUT_FILES_LIMIT_BYTES", &cfg.Default.InputFilesBytes)
+	p.int("MAX_OUTPUT_FILES", &cfg.Default.OutputFiles)
+	p.int("OUTPUT_FILE_LIMIT_BYTES", &cfg.Default.OutputFileBytes)
+	p.int("OUTPUT_FILES_LIMIT_BYTES", &cfg.Default.OutputFilesBytes)
 	p.int("MAX_CONCURRENCY", &cfg.Slots)
 	p.int("QUEUE_SIZE", &cfg.QueueSize)
 	p.duration("QUEUE_WAIT_MS", &cfg.QueueWait)
@@ -242,6 +264,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	cfg.Max.ResultBytes = max(cfg.Max.ResultBytes, cfg.Default.ResultBytes)
 	cfg.Max.ScriptBytes = cfg.Default.ScriptBytes
 	cfg.Max.InputBytes = cfg.Default.InputBytes
+	cfg.Max.InputFiles, cfg.Max.InputFilesBytes = cfg.Default.InputFiles, cfg.Default.InputFilesBytes
+	cfg.Max.OutputFiles, cfg.Max.OutputFileBytes, cfg.Max.OutputFilesBytes = cfg.Default.OutputFiles, cfg.Default.OutputFileBytes, cfg.Default.OutputFilesBytes
 	return cfg, cfg.validate()
 }
 
@@ -275,7 +299,9 @@ func (c Config) validate() error {
 		"MAX_FILE_SIZE_MB": c.Default.FileSizeMB, "TMP_SIZE_MB": c.Default.TmpMB,
 		"STDOUT_LIMIT_BYTES": c.Default.StdoutBytes, "STDERR_LIMIT_BYTES": c.Default.StderrBytes,
 		"RESULT_LIMIT_BYTES": c.Default.ResultBytes, "SCRIPT_LIMIT_BYTES": c.Default.ScriptBytes,
-		"INPUT_LIMIT_BYTES": c.Default.InputBytes,
+		"INPUT_LIMIT_BYTES": c.Default.InputBytes, "MAX_INPUT_FILES": c.Default.InputFiles,
+		"INPUT_FILES_LIMIT_BYTES": c.Default.InputFilesBytes, "MAX_OUTPUT_FILES": c.Default.OutputFiles,
+		"OUTPUT_FILE_LIMIT_BYTES": c.Default.OutputFileBytes, "OUTPUT_FILES_LIMIT_BYTES": c.Default.OutputFilesBytes,
 	} {
 		if v < 1 {
 			return fmt.Errorf("%s must be positive, got %d", name, v)

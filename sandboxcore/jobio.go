@@ -22,6 +22,7 @@ var readyMark, startMark = []byte("R\n"), []byte("S\n")
 type harnessRequest struct {
 	Script string          `json:"script"`
 	Input  json.RawMessage `json:"input,omitempty"`
+	Files  []InputFile     `json:"files,omitempty"`
 	Token  string          `json:"token"`
 	Limits harnessLimits   `json:"limits"`
 }
@@ -33,6 +34,9 @@ type harnessLimits struct {
 	OpenFiles     int `json:"open_files"`
 	Processes     int `json:"processes"`
 	ResultBytes   int `json:"result_bytes"`
+	OutputFiles   int `json:"output_files"`
+	OutputFile    int `json:"output_file_bytes"`
+	OutputTotal   int `json:"output_bytes"`
 }
 
 // runOutcome is the raw material the classifier turns into a Result.
@@ -108,7 +112,9 @@ func collect(ctx context.Context, proc process, pipes jobPipes, req harnessReque
 	go func() { defer readers.Done(); out.stdout.fill(pipes.stdout, l.StdoutBytes) }()
 	go func() { defer readers.Done(); out.stderr.fill(pipes.stderr, l.StderrBytes) }()
 	// The frame is a token, a newline and an envelope around the result.
-	go func() { defer readers.Done(); out.result.fill(pipes.result, l.ResultBytes+len(req.Token)+4096) }()
+	// Output files ride in the frame too, base64 (4/3) with their names.
+	frameCap := l.ResultBytes + l.OutputFilesBytes/3*4 + l.OutputFiles*1024 + len(req.Token) + 64<<10
+	go func() { defer readers.Done(); out.result.fill(pipes.result, frameCap) }()
 	streamsClosed := make(chan struct{})
 	go func() { readers.Wait(); close(streamsClosed) }()
 

@@ -73,6 +73,9 @@ type profile struct {
 	// newNamespacesProfile).
 	cg          cgroupSupport
 	threadsOnly bool
+	// workdir: every job has a private, size-capped writable working
+	// directory (/tmp/work), for files in and out.
+	workdir bool
 	// probeFork, where set, tells whether the fork executor's needs are
 	// met on this host; forkUnavailable holds its answer.
 	probeFork       func(*uidPool) error
@@ -169,11 +172,12 @@ func newNamespacesProfile(rootfs, nsjail, workDir string, cg cgroupSupport, jobs
 		}
 	}
 	forkLayers = append(forkLayers, "fork_server_single_use_children")
-	p := &profile{name: ProfileNamespaces, layers: layers, weaker: weaker, cg: cg, threadsOnly: threadsOnly, forkLayers: forkLayers, forkWeaker: []string{
-		"fork executor: concurrent jobs share the fork server's host uid; each has its own user, pid, mount, " +
-			"net, ipc and uts namespaces, so none can see, signal or trace another. SANDBOX_EXECUTOR=warm gives " +
-			"every job its own host uid as well",
-	}}
+	p := &profile{name: ProfileNamespaces, layers: layers, weaker: weaker, cg: cg, threadsOnly: threadsOnly, workdir: true,
+		forkLayers: forkLayers, forkWeaker: []string{
+			"fork executor: concurrent jobs share the fork server's host uid; each has its own user, pid, mount, " +
+				"net, ipc and uts namespaces, so none can see, signal or trace another. SANDBOX_EXECUTOR=warm gives " +
+				"every job its own host uid as well",
+		}}
 	p.command = func(spec jailSpec) (*exec.Cmd, func(), error) {
 		var cfg bytes.Buffer
 		l := spec.limits

@@ -20,7 +20,10 @@ type Request struct {
 	Script string
 	// Input, when not nil, is a JSON value: main is then called as
 	// main(input), else as main().
-	Input    json.RawMessage
+	Input json.RawMessage
+	// Files are written into the script's working directory before main
+	// runs (namespaces profile).
+	Files    []InputFile
 	Timeout  time.Duration
 	MemoryMB int
 	Class    Class
@@ -66,4 +69,11 @@ type PoolStats struct {
 type Executor interface {
 	Execute(ctx context.Context, req Request) (Result, error)
 	Health() Health
+}
+
+// InputFile is one file of a request: a relative path below the script's
+// working directory, and its bytes.
+type InputFile struct {
+	Name    string `json:"name"`
+	Content []byte `json:"content"`
 }

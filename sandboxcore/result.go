@@ -82,8 +82,31 @@ type Result struct {
 	DurationMs      float64         `json:"duration_ms"`
 	Profile         string          `json:"profile,omitempty"`
 	// Usage is nil only when the script never ran (a rejected request).
-	Usage *Usage     `json:"usage,omitempty"`
-	Error *ExecError `json:"error,omitempty"`
+	Usage *Usage `json:"usage,omitempty"`
+	// Files are what the script left in outputs/; what was left out says
+	// why in FilesSkipped, and FilesTruncated is set when a limit on
+	// their count or size stopped the collection.
+	Files          []OutputFile  `json:"files,omitempty"`
+	FilesSkipped   []SkippedFile `json:"files_skipped,omitempty"`
+	FilesTruncated bool          `json:"files_truncated,omitempty"`
+	Error          *ExecError    `json:"error,omitempty"`
+}
+
+// OutputFile is one file the script left in outputs/. Content is base64
+// in JSON; the batch path stores it as an object of its own instead and
+// names it in Object.
+type OutputFile struct {
+	Name        string `json:"name"`
+	Size        int64  `json:"size"`
+	ContentType string `json:"content_type"`
+	Content     []byte `json:"content,omitempty"`
+	Object      string `json:"object,omitempty"`
+}
+
+// SkippedFile is an entry of outputs/ that was not returned, and why.
+type SkippedFile struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
 }
 
 // OK reports whether main() returned a JSON value.

@@ -211,6 +211,10 @@ func (s *Sandbox) Execute(ctx context.Context, req Request) (Result, error) {
 	defer func() { whenSettled(settled, s.inflight.Done) }()
 
 	limits, reject := s.cfg.Check(req)
+	if reject == nil && len(req.Files) > 0 && !s.prof.workdir {
+		reject = &ExecError{Code: CodeInvalidRequest, Message: fmt.Sprintf(
+			`field "files": the %s profile has no writable working directory for a job, so it takes no files`, s.prof.name)}
+	}
 	if reject != nil {
 		return Result{Profile: s.prof.name, Error: reject}, nil
 	}
@@ -220,7 +224,7 @@ func (s *Sandbox) Execute(ctx context.Context, req Request) (Result, error) {
 	defer func() { whenSettled(settled, s.limiter.release) }()
 
 	token := newToken()
-	out, err := s.run(ctx, harnessRequest{Script: req.Script, Input: req.Input, Token: token, Limits: harnessLimitsFor(limits)}, limits)
+	out, err := s.run(ctx, harnessRequest{Script: req.Script, Input: req.Input, Files: req.Files, Token: token, Limits: harnessLimitsFor(limits)}, limits)
 	settled = out.settled
 	if err != nil {
 		if ctx.Err() != nil {
@@ -271,6 +275,9 @@ func harnessLimitsFor(l Limits) harnessLimits {
 		OpenFiles:     l.OpenFiles,
 		Processes:     l.Processes,
 		ResultBytes:   l.ResultBytes,
+		OutputFiles:   l.OutputFiles,
+		OutputFile:    l.OutputFileBytes,
+		OutputTotal:   l.OutputFilesBytes,
 	}
 }
 

@@ -35,6 +35,13 @@ var leftToDefault = map[string]string{
 	"RESULT_LIMIT_BYTES": "per-job result cap",
 	"SCRIPT_LIMIT_BYTES": "script size cap",
 	"INPUT_LIMIT_BYTES":  "per-job input cap",
+	// Files in and out: the README's defaults fit the server's 16/32 MiB
+	// budget; tunable through extra_env.
+	"MAX_INPUT_FILES":          "files per request",
+	"INPUT_FILES_LIMIT_BYTES":  "bytes of files per request",
+	"MAX_OUTPUT_FILES":         "output files per execution",
+	"OUTPUT_FILE_LIMIT_BYTES":  "bytes per output file",
+	"OUTPUT_FILES_LIMIT_BYTES": "bytes of output files per execution",
 	// Sandbox internals with server defaults.
 	"QUEUE_SIZE":          "server default from the CPUs it sees (4 per CPU)",
 	"WARM_JAILS":          "server default from the CPUs it sees; its memory is in server_memory_reserve_mb",

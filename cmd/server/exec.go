@@ -23,6 +23,9 @@ func execCmd(args []string, stdout, stderr io.Writer) int {
 	timeoutMs := fs.Int("timeout-ms", 0, "execution timeout in ms (0: server default)")
 	memoryMB := fs.Int("memory-mb", 0, "memory limit in MiB (0: server default)")
 	inputPath := fs.String("input", "", "a JSON file (or - for stdin) passed to main(input)")
+	var files fileFlags
+	fs.Var(&files, "file", "a file for the script's working directory (repeatable)")
+	outDir := fs.String("out", "", "write the files the script leaves in outputs/ to DIR")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -36,6 +39,11 @@ func execCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	input, err := readInput(*inputPath, os.Stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "exec: %v\n", err)
+		return 2
+	}
+	inFiles, err := files.read()
 	if err != nil {
 		fmt.Fprintf(stderr, "exec: %v\n", err)
 		return 2
@@ -62,12 +70,19 @@ func execCmd(args []string, stdout, stderr io.Writer) int {
 	res, err := sb.Execute(ctx, sandboxcore.Request{
 		Script:   string(script),
 		Input:    input,
+		Files:    inFiles,
 		Timeout:  time.Duration(*timeoutMs) * time.Millisecond,
 		MemoryMB: *memoryMB,
 		Class:    sandboxcore.Interactive,
 	})
 	if err != nil {
 		res = sandboxcore.FailureResult(err, sb.Health().Profile)
+	}
+	if *outDir != "" {
+		if err := writeOutputs(*outDir, res.Files); err != nil {
+			fmt.Fprintf(stderr, "exec: %v\n", err)
+			return 2
+		}
 	}
 	out, merr := json.MarshalIndent(res, "", "  ")
 	if merr != nil {

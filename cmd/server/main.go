@@ -15,11 +15,11 @@ import (
 
 const usage = `usage:
   server                          serve on $PORT (default 8080)
-  server exec [--input FILE|-] [--timeout-ms N] [--memory-mb N] FILE
+  server exec [--input FILE|-] [--file PATH]... [--out DIR] [--timeout-ms N] [--memory-mb N] FILE
                                   run FILE once (main(input) with --input, a
                                   JSON file or - for stdin); prints the result JSON;
                                   exit 0 ok, 1 script error, 2 usage/internal
-  server submit --topic T [--project P] [--id ID] [--input FILE] [--timeout-ms N] [--memory-mb N] FILE...
+  server submit --topic T [--project P] [--id ID] [--input FILE] [--file PATH]... [--timeout-ms N] [--memory-mb N] FILE...
                                   [--wait 10m [--out DIR]]
                                   publish each FILE as a batch message
                                   (honours PUBSUB_EMULATOR_HOST); --wait waits

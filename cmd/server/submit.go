@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"python-api/function"
+	"python-api/sandboxcore"
 
 	"cloud.google.com/go/pubsub/v2"
 )
@@ -31,6 +32,8 @@ func submitCmd(args []string, stdout, stderr io.Writer) int {
 	timeoutMs := fs.Int("timeout-ms", 0, "timeout_ms to request (0: server default)")
 	memoryMB := fs.Int("memory-mb", 0, "memory_mb to request (0: server default)")
 	inputPath := fs.String("input", "", "a JSON file passed to every script's main(input)")
+	var extraFiles fileFlags
+	fs.Var(&extraFiles, "file", "a file for every script's working directory (repeatable)")
 	wait := fs.Duration("wait", 0, "wait up to this long (e.g. 10m) for every result, then print a summary (0: do not wait)")
 	outDir := fs.String("out", "", "with --wait: write each result to DIR/<id>.json")
 	if err := fs.Parse(args); err != nil {
@@ -63,12 +66,18 @@ func submitCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "submit: %v\n", err)
 		return 2
 	}
+	inFiles, err := extraFiles.read()
+	if err != nil {
+		fmt.Fprintf(stderr, "submit: %v\n", err)
+		return 2
+	}
 	type message struct {
-		Script    string          `json:"script"`
-		Input     json.RawMessage `json:"input,omitempty"`
-		ID        string          `json:"id,omitempty"`
-		TimeoutMs int             `json:"timeout_ms,omitempty"`
-		MemoryMB  int             `json:"memory_mb,omitempty"`
+		Script    string                  `json:"script"`
+		Input     json.RawMessage         `json:"input,omitempty"`
+		Files     []sandboxcore.InputFile `json:"files,omitempty"`
+		ID        string                  `json:"id,omitempty"`
+		TimeoutMs int                     `json:"timeout_ms,omitempty"`
+		MemoryMB  int                     `json:"memory_mb,omitempty"`
 	}
 	payloads := make([][]byte, len(files))
 	for i, f := range files {
@@ -77,7 +86,7 @@ func submitCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "submit: %v\n", err)
 			return 2
 		}
-		payloads[i], err = json.Marshal(message{Script: string(script), Input: input, ID: *id, TimeoutMs: *timeoutMs, MemoryMB: *memoryMB})
+		payloads[i], err = json.Marshal(message{Script: string(script), Input: input, Files: inFiles, ID: *id, TimeoutMs: *timeoutMs, MemoryMB: *memoryMB})
 		if err != nil {
 			fmt.Fprintf(stderr, "submit: encode %s: %v\n", f, err)
 			return 2

@@ -37,6 +37,8 @@ func TestExecCommand(t *testing.T) {
 		{"input on stdin", []string{"exec", "--input", "-", write("in2.py", "def main(data):\n    print('hi')\n    return data")}, 0, ""},
 		{"input not JSON", []string{"exec", "--input", write("bad.json", `{"n":`), write("in3.py", "def main(data):\n    return 1")}, 2, ""},
 		{"input to main()", []string{"exec", "--input", write("in4.json", `1`), write("noarg.py", "def main():\n    return 1")}, 1, "invalid_request"},
+		{"files in and out", []string{"exec", "--file", write("data.csv", "n\n1\n"), "--out", filepath.Join(dir, "out"),
+			write("files.py", "def main():\n    print('hi')\n    open('outputs/got.txt', 'w').write(open('data.csv').read())\n    return {'n': 1}")}, 0, ""},
 		{"missing file", []string{"exec", filepath.Join(dir, "nope.py")}, 2, ""},
 		{"no file", []string{"exec"}, 2, ""},
 		{"unknown command", []string{"frobnicate"}, 2, ""},
@@ -79,6 +81,11 @@ func TestExecCommand(t *testing.T) {
 			}
 			if c.code != "" && (res.Error == nil || res.Error.Code != c.code) {
 				t.Fatalf("result: %s", out)
+			}
+			if c.name == "files in and out" {
+				if got, err := os.ReadFile(filepath.Join(dir, "out", "got.txt")); err != nil || string(got) != "n\n1\n" {
+					t.Fatalf("output file: %q, %v", got, err)
+				}
 			}
 		})
 	}

@@ -399,6 +399,28 @@ func TestPubSubBatch(t *testing.T) {
 		}
 	})
 
+	t.Run("files in a batch message, outputs stored as objects", func(t *testing.T) {
+		publish(t, `{"script":"def main():\n    open('outputs/report.txt', 'w').write(open('in.txt').read().upper())\n    return 1","files":[{"name":"in.txt","content":"aGVsbG8="}],"id":"e2e-files"}`)
+		obj := readObject(t, "e2e-files", 30*time.Second)
+		files, _ := obj["files"].([]any)
+		if obj["status"] != "ok" || len(files) != 1 {
+			t.Fatalf("object: %v", obj)
+		}
+		f := files[0].(map[string]any)
+		want := "gs://" + bucket + "/batch/e2e-files/files/report.txt"
+		if f["object"] != want || f["content"] != nil || f["name"] != "report.txt" {
+			t.Fatalf("file entry: %v", f)
+		}
+		r, err := sc.Bucket(bucket).Object("batch/e2e-files/files/report.txt").NewReader(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if body, _ := io.ReadAll(r); string(body) != "HELLO" {
+			t.Fatalf("stored output file: %q", body)
+		}
+	})
+
 	t.Run("input in a batch message", func(t *testing.T) {
 		publish(t, `{"script":"def main(data):\n    return sum(data)","input":[1,2,3],"id":"e2e-input"}`)
 		obj := readObject(t, "e2e-input", 30*time.Second)

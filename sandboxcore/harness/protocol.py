@@ -223,11 +223,10 @@ def _input_mismatch(main, has_input):
     return None
 
 
-def _encode(outcome, limit, usage):
-    """The frame's envelope, as bytes."""
+def _encode(outcome, limit, extra):
+    """The frame's envelope, as bytes; extra (usage, files) rides along."""
     if not outcome["ok"]:
-        outcome = dict(outcome, usage=usage)
-        return _dumps(outcome).encode()
+        return _dumps(dict(outcome, **extra)).encode()
     failed = None
     try:
         text = _Encoder(limit).encode(outcome["value"])
@@ -245,8 +244,8 @@ def _encode(outcome, limit, usage):
     if failed is None and limit and len(text) > limit:
         failed = _error("result_too_large", "the result is %d bytes; the limit is %d bytes" % (len(text), limit))
     if failed is not None:
-        return _dumps(dict(failed, usage=usage)).encode()
-    return b'{"ok":true,"usage":' + _dumps(usage).encode() + b',"result":' + text.encode() + b"}"
+        return _dumps(dict(failed, **extra)).encode()
+    return b'{"ok":true,' + _dumps(extra)[1:-1].encode() + b',"result":' + text.encode() + b"}"
 
 
 def _a_type(value):
@@ -307,17 +306,24 @@ def serve_request():
     _apply_limits(limits)
     _bind_std_streams()
     _fresh_entropy()
+    workdir = _prepare_workdir(request.get("files") or [])
     channel = os.fstat(RESULT_FD)
     start = _usage(None)
     _write_all(RESULT_FD, b"S\n")
     outcome = _run(request)
     usage = _usage(start)
     del usage["cpu"]
+    extra = {"usage": usage}
+    if workdir:
+        try:
+            extra.update(_collect_outputs(limits))
+        except BaseException as exc:  # the script may have broken os or stat
+            extra["files_skipped"] = [{"name": "", "reason": "outputs/ could not be read: %s" % type(exc).__name__}]
     try:
-        payload = _encode(outcome, limits.get("result_bytes", 0), usage)
+        payload = _encode(outcome, limits.get("result_bytes", 0), extra)
     except BaseException as exc:  # e.g. a __repr__ that raises while encoding
         payload = _dumps(dict(_error("result_not_json", "the result could not be encoded: %s" % type(exc).__name__),
-                              usage=usage)).encode()
+                              **extra)).encode()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

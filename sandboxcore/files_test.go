@@ -1,0 +1,136 @@
+package sandboxcore
+
+// Files in and out (docs/threat-model.md, class 38): in the namespaces
+// profile a job's files land in its private working directory and what it
+// leaves in outputs/ comes back, collected inside the jail; the chroot
+// profile, with no writable directory, refuses files clearly.
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFilesInAndOut(t *testing.T) {
+	eachProfile(t, func(t *testing.T, s *Sandbox) {
+		csv := []byte("city,sales\nParis,3\nOslo,5\nParis,4\n")
+		req := Request{Files: []InputFile{{Name: "data.csv", Content: csv}, {Name: "sub/notes.txt", Content: []byte("hi")}},
+			Script: `import os
+import pandas as pd
+def main():
+    df = pd.read_csv("data.csv")
+    out = df.groupby("city", as_index=False)["sales"].sum()
+    out.to_csv("outputs/summary.csv", index=False)
+    os.makedirs("outputs/deep", exist_ok=True)
+    open("outputs/deep/raw.bin", "wb").write(bytes(range(256)))
+    return {"rows": len(df), "notes": open("sub/notes.txt").read(), "cwd": os.getcwd()}
+`}
+		res := execute(t, s, req)
+		if s.prof.name == ProfileChroot {
+			wantCode(t, res, CodeInvalidRequest)
+			if !strings.Contains(res.Error.Message, "no writable working directory") {
+				t.Errorf("chroot refusal: %q", res.Error.Message)
+			}
+			return
+		}
+		m := resultMap(t, res)
+		if m["rows"] != float64(3) || m["notes"] != "hi" || m["cwd"] != "/tmp/work" {
+			t.Errorf("result: %v", m)
+		}
+		got := map[string]OutputFile{}
+		for _, f := range res.Files {
+			got[f.Name] = f
+		}
+		if f := got["summary.csv"]; string(f.Content) != "city,sales\nOslo,5\nParis,7\n" || f.ContentType != "text/csv" || f.Size != int64(len(f.Content)) {
+			t.Errorf("summary.csv: %+v", f)
+		}
+		if f := got["deep/raw.bin"]; len(f.Content) != 256 || f.ContentType != "application/octet-stream" {
+			t.Errorf("deep/raw.bin: %+v", f)
+		}
+		if len(res.Files) != 2 || len(res.FilesSkipped) != 0 || res.FilesTruncated {
+			t.Errorf("files %v, skipped %v, truncated %v", len(res.Files), res.FilesSkipped, res.FilesTruncated)
+		}
+	})
+}
+
+func TestFileNamesAreChecked(t *testing.T) {
+	s := sandboxFor(t, kinds[0])
+	for _, name := range []string{"", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a\x00b", strings.Repeat("n", 256), "ok/" + strings.Repeat("n", 256)} {
+		res := execute(t, s, Request{Script: "def main():\n    return 1\n", Files: []InputFile{{Name: name, Content: []byte("x")}}})
+		wantCode(t, res, CodeInvalidRequest)
+		if !strings.Contains(res.Error.Message, "files[0]") {
+			t.Errorf("%q: message does not name the entry: %q", name, res.Error.Message)
+		}
+	}
+	res := execute(t, s, Request{Script: "def main():\n    return 1\n", Files: []InputFile{{Name: "a", Content: nil}, {Name: "a", Content: nil}}})
+	wantCode(t, res, CodeInvalidRequest)
+	big := make([]byte, s.cfg.Max.InputFilesBytes+1)
+	wantCode(t, execute(t, s, Request{Script: "def main():\n    return 1\n", Files: []InputFile{{Name: "big", Content: big}}}), CodeInputTooLarge)
+}
+
+// T38: what a script leaves in outputs/ is read inside the jail, never
+// followed, and bounded however it is shaped.
+func TestAttack38OutputFiles(t *testing.T) {
+	attack(t, func(t *testing.T, s *Sandbox) {
+		if s.prof.name == ProfileChroot {
+			t.Skip("the chroot profile has no working directory (TestFilesInAndOut checks its refusal)")
+		}
+		start := time.Now()
+		res := execute(t, s, Request{Timeout: 30 * time.Second, Script: `import os
+def main():
+    os.symlink("/etc/passwd", "outputs/passwd")
+    os.symlink("/tmp/work", "outputs/loop")
+    open("outputs/a.txt", "w").write("a")
+    os.link("outputs/a.txt", "outputs/a-link.txt")
+    with open("outputs/sparse.bin", "wb") as f:
+        f.truncate(60 << 20)  # sparse, under the file size rlimit
+    d = "outputs"
+    for i in range(40):
+        d += "/d"
+    os.makedirs(d)
+    open("outputs/line\nbreak.txt", "w").write("n")
+    open(b"outputs/bad-\xff.txt", "w").write("b")
+    return "done"
+`})
+		wantOK(t, res, "done")
+		if took := time.Since(start); took > 20*time.Second {
+			t.Errorf("collecting outputs took %v", took)
+		}
+		reasons := map[string]string{}
+		for _, sk := range res.FilesSkipped {
+			reasons[sk.Name] = sk.Reason
+		}
+		for name, want := range map[string]string{
+			"passwd": "symbolic link", "loop": "symbolic link", "a.txt": "hard link", "a-link.txt": "hard link",
+			"sparse.bin": "over the", "bad-\uFFFD.txt": "not valid UTF-8",
+		} {
+			if !strings.Contains(reasons[name], want) {
+				t.Errorf("%q: skipped as %q, want %q (all: %v)", name, reasons[name], want, reasons)
+			}
+		}
+		for _, f := range res.Files {
+			if strings.Contains(string(f.Content), "root:") {
+				t.Fatalf("a host file came back: %s", f.Name)
+			}
+		}
+		// Thousands of files: cut at the count limit, said so, quickly.
+		start = time.Now()
+		res = execute(t, s, Request{Timeout: 30 * time.Second, Script: `def main():
+    for i in range(3000):
+        open("outputs/many-%04d.txt" % i, "w").write("x")
+    return "done"
+`})
+		wantOK(t, res, "done")
+		if !res.FilesTruncated || len(res.Files) != s.cfg.Default.OutputFiles || len(res.FilesSkipped) == 0 {
+			t.Errorf("3000 files: %d returned, truncated %v, skipped %v", len(res.Files), res.FilesTruncated, res.FilesSkipped)
+		}
+		if took := time.Since(start); took > 20*time.Second {
+			t.Errorf("3000 files took %v", took)
+		}
+		body, _ := json.Marshal(res)
+		if len(body) > 8<<20 {
+			t.Errorf("answer is %d bytes", len(body))
+		}
+	})
+}
