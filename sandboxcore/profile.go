@@ -39,6 +39,8 @@ var jailEnv = []string{
 	"LANG=C.UTF-8",
 	"LC_ALL=C.UTF-8",
 	"OPENBLAS_NUM_THREADS=1",
+	// Plots are files (outputs/), never windows.
+	"MPLBACKEND=Agg",
 	"OMP_NUM_THREADS=1",
 	"MKL_NUM_THREADS=1",
 	"NUMEXPR_NUM_THREADS=1",

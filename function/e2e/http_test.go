@@ -192,6 +192,11 @@ func (e *statusError) Error() string {
 // finish a 30 s sleep.
 func TestClientCancellationFreesSlot(t *testing.T) {
 	s := sharedServer(t)
+	// Earlier tests' jobs hold their slots until their processes are gone;
+	// "every slot busy" below must mean this test's two requests.
+	if !eventually(20*time.Second, func() bool { return s.health(t).Pool.Busy == 0 }) {
+		t.Fatalf("slots still busy from earlier tests: %+v", s.health(t))
+	}
 	h := s.health(t)
 	body, _ := json.Marshal(sleeper("30"))
 	ctx, cancel := context.WithCancel(context.Background())
