@@ -6,7 +6,7 @@
 // infra/setup/test-e2e.sh starts bin/server and runs this against it.
 // Screenshots go to E2E_ARTIFACTS (default client/test-results/).
 import { execFile } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -184,10 +184,55 @@ const CONTRAST_SELECTORS = [
   '[data-testid="usage"]',
   '[data-testid="input-toggle"]',
   '[data-testid="input-state"]',
+  '[data-testid="files-total"]',
+  ".files-help",
 ];
 
 const tests = [];
 const test = (name, fn) => tests.push({ name, fn });
+
+/** Thrown by a test that cannot run here; reported as a TAP skip with the reason, never as a pass. */
+class Skip extends Error {}
+
+/** POST /execute straight from Node (no page), for probing what the server can do. */
+async function executeDirect(body) {
+  const r = await fetch(new URL("execute", baseUrl), {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  return { status: r.status, body: await r.json() };
+}
+
+async function serverProfile() {
+  return (await (await fetch(new URL("healthz", baseUrl))).json()).profile;
+}
+
+const CSV = "city,sales,units\nParis,120,3\nLyon,80,2\nParis,95,4\nNice,60,1\nLyon,40,5\n";
+// A 40×20 PNG of four coloured quadrants, written by the script itself so the
+// test does not depend on matplotlib.
+const PNG_B64 =
+  "iVBORw0KGgoAAAANSUhEUgAAACgAAAAUCAIAAABwJOjsAAAANElEQVR42mOQz39NNtJb4Ew2Yhi1eNTiUYtHLSbb4vNKemSjSzOVyEajFo9aPGrxqMVkIwAh5BJtpvt5mwAAAABJRU5ErkJggg==";
+
+/** Names of the files listed in the Files area. */
+function attachedNames(page) {
+  return page.evaluate(() => Array.from(document.querySelectorAll('[data-testid="attached-file"]')).map((e) => e.getAttribute("data-name")));
+}
+
+/** Drops files made in the page onto a selector, as a drag from the desktop would. */
+async function dropFiles(page, selector, files) {
+  await page.evaluate(
+    ({ selector, files }) => {
+      const dt = new DataTransfer();
+      for (const f of files) dt.items.add(new File([f.size ? new Uint8Array(f.size) : f.text], f.name, { type: f.type ?? "" }));
+      const target = document.querySelector(selector);
+      for (const type of ["dragenter", "dragover", "drop"]) {
+        target.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, composed: true, dataTransfer: dt }));
+      }
+    },
+    { selector, files },
+  );
+}
 
 test("loads with the hello example, health shows the sandbox profile", async () => {
   const { context, page, problems } = await open();
@@ -457,6 +502,218 @@ test("Input (JSON): invalid JSON is not sent; empty is no input, null is a value
   }
 });
 
+test("Files: attach a CSV, run the CSV example, summary.csv offered for download; curl carries it; not kept over a reload; screenshot", async () => {
+  const { context, page, problems } = await open({ colorScheme: "light" });
+  try {
+    const profile = await serverProfile();
+    const pane = page.getByTestId("files-pane");
+    assert(await pane.isVisible(), "no Files area");
+    assert((await page.getByTestId("files-total").innerText()).includes("none attached"), "Files area does not say none attached");
+    assert(/not kept across reloads/.test(await pane.innerText()), "the Files area does not say files are not kept");
+    assert(await page.getByTestId("files-add").isVisible(), "no Add files button");
+
+    await page.getByTestId("files-input").setInputFiles({ name: "data.csv", mimeType: "text/csv", buffer: Buffer.from(CSV) });
+    await page.locator('[data-testid="attached-file"][data-name="data.csv"]').waitFor();
+    const item = await page.locator('[data-testid="attached-file"]').innerText();
+    assert(item.includes(`${Buffer.byteLength(CSV)} B`), `attached file shows ${JSON.stringify(item)}`);
+    assert((await page.getByTestId("files-total").innerText()).startsWith("1 file · "), `total ${await page.getByTestId("files-total").innerText()}`);
+
+    await page.locator("#examples").selectOption("csv-summary");
+    assert((await editorText(page)).includes('pd.read_csv("data.csv")'), "CSV example not loaded");
+    assert((await attachedNames(page)).join() === "data.csv", "loading an example dropped the attached file");
+    const outcome = await runAndWait(page);
+    if (profile === "chroot") {
+      // The chroot profile has no writable directory: the server refuses files, and says so.
+      const err = page.getByTestId("error");
+      assert(outcome === "failure" && (await err.getAttribute("data-code")) === "invalid_request", `chroot outcome ${outcome}`);
+      assert(/file/i.test(await err.innerText()), `chroot message ${await err.innerText()}`);
+      throw new Skip("the server runs the chroot profile, which refuses files (its 400 was checked)");
+    }
+    assert(outcome === "success", `outcome ${outcome}: ${await page.getByTestId("output-done").innerText()}`);
+    const raw = await rawResult(page);
+    assert(Array.isArray(raw) && raw.length === 8, `result ${JSON.stringify(raw)}`);
+    assert(raw[0].statistic === "count" && raw[0].sales === 5 && raw[1].statistic === "mean" && raw[1].sales === 79 && raw[1].units === 3, `describe() gave ${JSON.stringify(raw)}`);
+    const stdout = await page.locator('[data-testid="stdout"] pre').innerText();
+    assert(stdout.trim() === "5 rows, columns: city, sales, units", `stdout ${JSON.stringify(stdout)}`);
+
+    // summary.csv is listed with a Download link that gives its bytes.
+    const files = page.getByTestId("output-files");
+    assert(await files.isVisible(), "no output files section");
+    const entry = page.locator('[data-testid="output-file"][data-name="summary.csv"]');
+    assert((await entry.count()) === 1, "summary.csv not listed");
+    assert((await entry.getAttribute("data-kind")) === "file", "summary.csv not listed as a file");
+    assert(/text\/csv · \d+ B/.test(await entry.innerText()), `summary.csv entry ${await entry.innerText()}`);
+    const link = entry.getByRole("link", { name: "Download summary.csv" });
+    assert((await link.getAttribute("download")) === "summary.csv", "no download attribute");
+    assert(/^blob:/.test((await link.getAttribute("href")) ?? ""), `href ${await link.getAttribute("href")}`);
+    const [download] = await Promise.all([page.waitForEvent("download"), link.click()]);
+    assert(download.suggestedFilename() === "summary.csv", `downloaded as ${download.suggestedFilename()}`);
+    const csv = readFileSync(await download.path(), "utf8");
+    assert(csv.startsWith(",sales,units\n") && csv.includes("count,5.0,5.0\n") && csv.includes("mean,79.0,3.0\n"), `summary.csv holds ${JSON.stringify(csv)}`);
+    assert((await page.getByTestId("files-skipped").count()) === 0, "files-skipped shown with nothing skipped");
+
+    const report = await contrastReport(page, [
+      '[data-testid="files-total"]',
+      ".files-help",
+      '[data-testid="attached-file"] .file-name',
+      '[data-testid="attached-file"] .file-size',
+      '[data-testid="output-file"] .file-name',
+      '[data-testid="output-file"] .file-size',
+      '[data-testid="output-file-download"]',
+    ]);
+    const low = report.filter((r) => r.missing || r.ratio < 4.5);
+    assert(low.length === 0, `low contrast: ${JSON.stringify(low)}`);
+    await page.screenshot({ path: path.join(artifacts, "ide-files.png") });
+
+    // Copy as curl carries the file: the command really runs it.
+    await page.getByRole("button", { name: /curl/ }).click();
+    const cmd = await page.locator("#curl-text").inputValue();
+    assert(cmd.includes(`"files":[{"name":"data.csv","content":"${Buffer.from(CSV).toString("base64")}"}]`), `curl lacks the file: ${cmd.slice(0, 300)}`);
+    const out = await new Promise((resolve, reject) =>
+      execFile("sh", ["-c", cmd], { timeout: 20000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message} ${stderr}`)) : resolve(stdout))),
+    );
+    const viaCurl = JSON.parse(out);
+    assert(viaCurl.result?.[1]?.sales === 79 && viaCurl.files?.[0]?.name === "summary.csv", `curl got ${out.slice(0, 300)}`);
+    await page.keyboard.press("Escape");
+
+    // Remove works; a file with the same name replaces, not duplicates.
+    await page.getByTestId("files-input").setInputFiles([
+      { name: "data.csv", mimeType: "text/csv", buffer: Buffer.from("a\n1\n") },
+      { name: "extra.txt", mimeType: "text/plain", buffer: Buffer.from("x") },
+    ]);
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="attached-file"]').length === 2);
+    assert((await attachedNames(page)).sort().join() === "data.csv,extra.txt", `attached ${await attachedNames(page)}`);
+    await page.getByRole("button", { name: "Remove extra.txt" }).click();
+    assert((await attachedNames(page)).join() === "data.csv", `after remove ${await attachedNames(page)}`);
+
+    // Attached files are not kept: after a reload the list is empty.
+    await page.reload();
+    await page.locator(".cm-content").waitFor();
+    assert((await attachedNames(page)).length === 0, "attached files survived a reload");
+    assert((await page.getByTestId("files-total").innerText()).includes("none attached"), "total after reload");
+    const stored = await page.evaluate(() => Object.keys(localStorage).map((k) => localStorage.getItem(k) ?? "").join("\n"));
+    assert(!stored.includes(Buffer.from(CSV).toString("base64")), "file contents were written to localStorage");
+    noProblems(problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test("Files: drop on the editor attaches (the script is untouched); over 100 files or 16 MiB is refused with a message", async () => {
+  const { context, page, problems } = await open();
+  try {
+    const before = await editorText(page);
+    await dropFiles(page, ".cm-content", [{ name: "dropped.csv", text: "x,y\n1,2\n", type: "text/csv" }]);
+    await page.locator('[data-testid="attached-file"][data-name="dropped.csv"]').waitFor();
+    assert((await editorText(page)) === before, `the drop changed the script: ${JSON.stringify(await editorText(page))}`);
+    await dropFiles(page, '[data-testid="files-pane"]', [{ name: "second.txt", text: "hi", type: "text/plain" }]);
+    await page.locator('[data-testid="attached-file"][data-name="second.txt"]').waitFor();
+
+    // 17 MiB in one file: refused, nothing added, the message says why.
+    await dropFiles(page, '[data-testid="files-pane"]', [{ name: "huge.bin", size: 17 * 1024 * 1024 }]);
+    const err = page.getByTestId("files-error");
+    await err.waitFor();
+    assert(/limit is 16 MiB/.test(await err.innerText()), `size message ${await err.innerText()}`);
+    assert((await attachedNames(page)).join() === "dropped.csv,second.txt", `after a refused drop: ${await attachedNames(page)}`);
+
+    // 99 more would make 101 files: refused.
+    const many = Array.from({ length: 99 }, (_, i) => ({ name: `f${i}.txt`, mimeType: "text/plain", buffer: Buffer.from(String(i)) }));
+    await page.getByTestId("files-input").setInputFiles(many);
+    await page.waitForFunction(() => /101 files; the limit is 100/.test(document.querySelector('[data-testid="files-error"]')?.textContent ?? ""));
+    assert((await attachedNames(page)).length === 2, "files were attached past the limit");
+    // 98 more make exactly 100: accepted, and the message goes.
+    await page.getByTestId("files-input").setInputFiles(many.slice(0, 98));
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="attached-file"]').length === 100);
+    assert((await page.getByTestId("files-error").count()) === 0, "the refusal message stayed after a good addition");
+    await page.getByRole("button", { name: "Remove all attached files" }).click();
+    assert((await attachedNames(page)).length === 0, "Clear left files");
+    noProblems(problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test("Files: PNG and SVG outputs render inline, a symlink is listed as skipped; dark screenshot", async () => {
+  const { context, page, problems } = await open({ colorScheme: "dark" });
+  try {
+    if ((await serverProfile()) === "chroot") throw new Skip("the server runs the chroot profile, which has no outputs/");
+    const script = [
+      "import base64",
+      "import os",
+      "",
+      `PNG = "${PNG_B64}"`,
+      `SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="90" height="40"><rect width="90" height="40" fill="#2ea043"/><circle cx="20" cy="20" r="14" fill="#cf222e"/></svg>'`,
+      "",
+      "",
+      "def main():",
+      '    with open("outputs/quadrants.png", "wb") as f:',
+      "        f.write(base64.b64decode(PNG))",
+      '    with open("outputs/shape.svg", "w") as f:',
+      "        f.write(SVG)",
+      '    with open("outputs/notes.txt", "w") as f:',
+      '        f.write("plain text\\n")',
+      '    os.symlink("quadrants.png", "outputs/link.png")',
+      '    return {"written": sorted(os.listdir("outputs"))}',
+    ].join("\n");
+    await setScript(page, script);
+    const outcome = await runAndWait(page);
+    assert(outcome === "success", `outcome ${outcome}: ${await page.getByTestId("output-done").innerText()}`);
+    const section = page.getByTestId("output-files");
+    await section.waitFor();
+    for (const [name, w, h] of [["quadrants.png", 40, 20], ["shape.svg", 90, 40]]) {
+      const fig = page.locator(`[data-testid="output-file"][data-name="${name}"]`);
+      assert((await fig.getAttribute("data-kind")) === "image", `${name} is not shown as an image`);
+      const img = fig.locator("img");
+      await page.waitForFunction((el) => el.complete && el.naturalWidth > 0, await img.elementHandle());
+      const size = await img.evaluate((el) => [el.naturalWidth, el.naturalHeight, el.src.slice(0, 30)]);
+      assert(size[0] === w && size[1] === h, `${name} natural size ${size}`);
+      assert(size[2].startsWith(name.endsWith(".svg") ? "data:image/svg+xml;base64," : "data:image/png;base64,"), `${name} src ${size[2]}`);
+      assert((await fig.innerText()).includes(name), `${name} caption lacks its name`);
+      assert(/\d+ B/.test(await fig.innerText()), `${name} caption lacks its size`);
+    }
+    // The SVG's markup never entered the page, only an <img>.
+    assert((await page.locator('[data-testid="output-files"] svg circle').count()) === 0, "SVG markup was injected");
+    const txt = page.locator('[data-testid="output-file"][data-name="notes.txt"]');
+    assert((await txt.getAttribute("data-kind")) === "file", "notes.txt not a file entry");
+    assert((await txt.getByRole("link", { name: "Download notes.txt" }).count()) === 1, "notes.txt has no Download link");
+    const skipped = await page.getByTestId("files-skipped").innerText();
+    assert(/link\.png/.test(skipped), `files-skipped shows ${JSON.stringify(skipped)}`);
+    assert((await page.getByTestId("files-truncated").count()) === 0, "truncated note without truncation");
+    const report = await contrastReport(page, ['[data-testid="files-skipped"] li', '[data-testid="output-file"] .file-name', '[data-testid="output-file-download"]']);
+    const low = report.filter((r) => r.missing || r.ratio < 4.5);
+    assert(low.length === 0, `low contrast: ${JSON.stringify(low)}`);
+    await section.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: path.join(artifacts, "ide-files-dark.png") });
+    noProblems(problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test("the sine-wave example plots with matplotlib (skipped when the runtime has no matplotlib)", async () => {
+  const probe = await executeDirect({ script: "import matplotlib\n\ndef main():\n    return matplotlib.__version__" });
+  if (probe.status !== 200) {
+    const e = probe.body.error ?? {};
+    throw new Skip(`matplotlib cannot be imported on this server (${probe.status} ${e.code}: ${e.type ?? ""} ${e.message ?? ""}`.trim() + ")");
+  }
+  const { context, page, problems } = await open();
+  try {
+    await page.locator("#examples").selectOption("plot-sine");
+    assert((await editorText(page)).includes('plt.savefig("outputs/sine.png"'), "plot example not loaded");
+    const outcome = await runAndWait(page);
+    assert(outcome === "success", `outcome ${outcome}: ${await page.getByTestId("output-done").innerText()}`);
+    const raw = await rawResult(page);
+    assert(raw.points === 200, `plot result ${JSON.stringify(raw)}`);
+    const img = page.locator('[data-testid="output-file"][data-name="sine.png"] img');
+    await page.waitForFunction((el) => el.complete && el.naturalWidth > 0, await img.elementHandle());
+    assert((await img.evaluate((el) => el.naturalWidth)) === 600, "sine.png is not 600 px wide");
+    await page.screenshot({ path: path.join(artifacts, "ide-plot.png") });
+    noProblems(problems);
+  } finally {
+    await context.close();
+  }
+});
+
 test("a limit that ends the job is named with its value", async () => {
   const { context, page, problems } = await open();
   try {
@@ -655,6 +912,7 @@ test("narrow window (400 px): no horizontal scroll, runs; screenshot", async () 
 
 let passed = 0;
 let failed = 0;
+let skipped = 0;
 const started = Date.now();
 for (const [i, t] of tests.entries()) {
   const t0 = Date.now();
@@ -663,11 +921,16 @@ for (const [i, t] of tests.entries()) {
     passed++;
     console.log(`ok ${i + 1} - ${t.name} (${Date.now() - t0} ms)`);
   } catch (e) {
+    if (e instanceof Skip) {
+      skipped++;
+      console.log(`ok ${i + 1} - ${t.name} # SKIP ${e.message}`);
+      continue;
+    }
     failed++;
     console.log(`not ok ${i + 1} - ${t.name} (${Date.now() - t0} ms)\n  ${String(e?.stack ?? e).split("\n").join("\n  ")}`);
   }
 }
 await browser.close();
 console.log(`# e2e against ${baseUrl} in ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in ${artifacts}`);
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 && passed === tests.length ? 0 : 1);
+console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
+process.exit(failed === 0 && passed + skipped === tests.length ? 0 : 1);

@@ -1,10 +1,11 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { FileCode2, Moon, Play, Settings, Square, Sun, Terminal } from "lucide-react";
-import { curlCommand, type Endpoint, parseInput } from "./api";
+import { type AttachedFile, bytesToBase64, curlCommand, type Endpoint, parseInput, planAttach } from "./api";
 import { CurlDialog } from "./CurlDialog";
 import { Editor, type EditorHandle } from "./Editor";
 import { Elapsed } from "./Elapsed";
 import { ExamplePicker } from "./ExamplePicker";
+import { FilesPane } from "./FilesPane";
 import { helloScript } from "./examples";
 import { HealthPill } from "./HealthPill";
 import { InputPane } from "./InputPane";
@@ -22,6 +23,7 @@ import {
   saveTheme,
   type ThemeChoice,
 } from "./storage";
+import { useFileDrop } from "./useFileDrop";
 import { useHealth } from "./useHealth";
 import { useRun } from "./useRun";
 import { useSystemDark } from "./useSystemDark";
@@ -41,6 +43,11 @@ export function App() {
   const [inputOpen, setInputOpen] = useState(() => inputText !== "");
   const parsedInput = useMemo(() => parseInput(inputText), [inputText]);
   const inputSaveTimer = useRef<number | undefined>(undefined);
+  // Attached files live in memory only (never localStorage: too big).
+  const [files, setFiles] = useState<AttachedFile[]>([]);
+  const filesRef = useRef<AttachedFile[]>([]);
+  const [filesError, setFilesError] = useState<string | null>(null);
+  const column = useRef<HTMLDivElement>(null);
 
   useEffect(() => {
     const root = document.documentElement;
@@ -56,7 +63,48 @@ export function App() {
     window.setTimeout(() => inputBox.current?.focus(), 0);
   }, []);
 
-  const { run, doRun, cancel } = useRun(editor, endpoint, inputText, gotoInput);
+  const { run, doRun, cancel } = useRun(editor, endpoint, inputText, gotoInput, files);
+
+  const replaceFiles = useCallback((next: AttachedFile[]) => {
+    filesRef.current = next;
+    setFiles(next);
+  }, []);
+
+  // Checks the limits on names and sizes first (nothing is read when the
+  // addition is refused), then reads each file and base64-encodes it.
+  const addFiles = useCallback(
+    async (list: File[]) => {
+      const sizes = list.map((f) => ({ name: f.name, size: f.size }));
+      const plan = planAttach(filesRef.current, sizes);
+      if (!plan.ok) {
+        setFilesError(plan.error);
+        return;
+      }
+      let read: AttachedFile[];
+      try {
+        read = await Promise.all(
+          list.map(async (f) => {
+            const bytes = new Uint8Array(await f.arrayBuffer());
+            return { name: f.name, size: bytes.length, content: bytesToBase64(bytes) };
+          }),
+        );
+      } catch (e) {
+        setFilesError(`Could not read the files: ${(e as Error).message}`);
+        return;
+      }
+      // Checked again: files may have been added while these were read.
+      const done = planAttach(filesRef.current, read);
+      if (!done.ok) {
+        setFilesError(done.error);
+        return;
+      }
+      setFilesError(null);
+      replaceFiles(done.files);
+    },
+    [replaceFiles],
+  );
+  const onDropFiles = useCallback((list: File[]) => void addFiles(list), [addFiles]);
+  const dropping = useFileDrop(column, onDropFiles);
 
   // Ctrl/Cmd+Enter anywhere on the page; the editor's own binding handles it
   // (and marks the event handled) when focus is inside the editor.
@@ -135,7 +183,7 @@ export function App() {
             onClick={() => {
               try {
                 if (!parsedInput.ok) throw new Error(`No command: the Input (JSON) pane is not valid JSON (${parsedInput.error})`);
-                setCurl(curlCommand(editor.current?.getDoc() ?? "", endpoint, pageUrl(), parsedInput.input));
+                setCurl(curlCommand(editor.current?.getDoc() ?? "", endpoint, pageUrl(), parsedInput.input, files));
               } catch (e) {
                 setCurl(`# ${(e as Error).message}`);
               }
@@ -162,7 +210,7 @@ export function App() {
       </header>
 
       <main className="workspace">
-        <div className="column">
+        <div ref={column} className={`column${dropping ? " drop-active" : ""}`} data-testid="drop-zone">
           <section className="pane" aria-labelledby="editor-h">
             <div className="pane-head">
               <h2 id="editor-h">main.py</h2>
@@ -182,6 +230,25 @@ export function App() {
             onToggle={() => setInputOpen((o) => !o)}
             onChange={onInputChange}
           />
+          <FilesPane
+            files={files}
+            error={filesError}
+            profile={profile}
+            onAdd={(list) => void addFiles(list)}
+            onRemove={(name) => {
+              setFilesError(null);
+              replaceFiles(filesRef.current.filter((f) => f.name !== name));
+            }}
+            onClear={() => {
+              setFilesError(null);
+              replaceFiles([]);
+            }}
+          />
+          {dropping && (
+            <div className="drop-overlay" aria-hidden>
+              Drop to attach: written into the script's working directory
+            </div>
+          )}
         </div>
         <section className="pane" aria-labelledby="output-h" aria-busy={running}>
           <div className="pane-head">

@@ -5,6 +5,7 @@ import { CopyButton } from "./CopyButton";
 import { Elapsed } from "./Elapsed";
 import { formatMb, formatMs, limitGloss } from "./format";
 import { JsonTree } from "./JsonTree";
+import { OutputFiles } from "./OutputFiles";
 import type { RunState } from "./useRun";
 
 function OutputSection(props: { title: string; badge?: ReactNode; actions?: ReactNode; children: ReactNode; id: string }) {
@@ -54,6 +55,7 @@ export function Output(props: {
           Press <strong>Run</strong> or <kbd>Ctrl</kbd>+<kbd>Enter</kbd> to execute <code>main()</code> in the sandbox.
         </p>
         <p className="muted">The result, stdout and stderr appear here.</p>
+        <p className="muted">Files the script writes to <code>outputs/</code> are shown under the result.</p>
       </div>
     );
   }
@@ -217,6 +219,10 @@ export function Output(props: {
         >
           {view === "tree" ? <JsonTree value={outcome.body.result} /> : <pre className="stream" data-testid="result-raw">{rawJson}</pre>}
         </OutputSection>
+      )}
+
+      {body && (body.files.length > 0 || body.files_skipped.length > 0 || body.files_truncated) && (
+        <OutputFiles files={body.files} skipped={body.files_skipped} truncated={body.files_truncated} />
       )}
 
       {body && (

@@ -2,6 +2,13 @@ import { describe as suite, expect, it } from "vitest";
 import {
   apiUrl,
   authHeaders,
+  base64ToBytes,
+  bytesToBase64,
+  dataUrl,
+  INPUT_FILES_LIMIT_BYTES,
+  isInlineImage,
+  MAX_INPUT_FILES,
+  planAttach,
   buildExecuteRequest,
   checkHealth,
   curlCommand,
@@ -471,5 +478,128 @@ suite("snippetOf", () => {
   it("collapses whitespace and truncates", () => {
     expect(snippetOf("a\n\n b")).toBe("a b");
     expect(snippetOf("x".repeat(300), 10)).toBe("xxxxxxxxxx…");
+  });
+});
+
+suite("files in the request", () => {
+  const csv = { name: "data.csv", content: bytesToBase64(new TextEncoder().encode("a,b\n1,2\n3,4\n")) };
+  const png = { name: "img/dot.png", content: "iVBORw0KGgo=" };
+
+  it("base64 round-trips bytes, large ones too", () => {
+    expect(bytesToBase64(new TextEncoder().encode("a,b\n1,2\n"))).toBe("YSxiCjEsMgo=");
+    const big = new Uint8Array(200_000).map((_, i) => (i * 7) % 256);
+    expect(Array.from(base64ToBytes(bytesToBase64(big)))).toEqual(Array.from(big));
+    expect(bytesToBase64(new Uint8Array())).toBe("");
+  });
+
+  it("executeBody adds files only when there are some, after the input", () => {
+    expect("files" in JSON.parse(executeBody("s", noInput, []))).toBe(false);
+    expect(JSON.parse(executeBody("s", noInput, [csv]))).toEqual({ script: "s", files: [csv] });
+    expect(JSON.parse(executeBody("s", input('{"n": 1.0}'), [csv, png]))).toEqual({ script: "s", input: { n: 1 }, files: [csv, png] });
+    // The input is still spliced in as typed.
+    expect(executeBody("s", input("1.0"), [csv])).toBe(`{"script":"s","input":1.0,"files":[{"name":"data.csv","content":"${csv.content}"}]}`);
+  });
+
+  it("sends only name and content, not the size the IDE keeps", () => {
+    const body = JSON.parse(executeBody("s", noInput, [{ ...csv, size: 12 } as typeof csv]));
+    expect(body.files).toEqual([csv]);
+  });
+
+  it("execute() and buildExecuteRequest() send the files", async () => {
+    const ok = answer(200, { result: 2, stdout: "", stderr: "", duration_ms: 1 });
+    await execute("s", ep(), { pageUrl: page, fetchFn: ok.fn, files: [csv] });
+    expect(JSON.parse(ok.calls[0].init.body as string)).toEqual({ script: "s", files: [csv] });
+    const none = answer(200, { result: 2, stdout: "", stderr: "", duration_ms: 1 });
+    await execute("s", ep(), { pageUrl: page, fetchFn: none.fn, files: [] });
+    expect(JSON.parse(none.calls[0].init.body as string)).toEqual({ script: "s" });
+    expect(JSON.parse(buildExecuteRequest("s", ep(), page, noInput, [png]).init.body)).toEqual({ script: "s", files: [png] });
+  });
+
+  it("curl carries the files (and the input) in its body", () => {
+    const bodyOf = (cmd: string) => JSON.parse(/--data-binary '(.*)'$/s.exec(cmd)![1].replace(/'\\''/g, "'"));
+    const odd = { name: "it's.csv", content: csv.content };
+    const cmd = curlCommand("s", ep(), page, input("[1]"), [csv, odd]);
+    expect(bodyOf(cmd)).toEqual({ script: "s", input: [1], files: [csv, odd] });
+    expect(curlCommand("s", ep(), page, noInput, [])).not.toContain('"files"');
+  });
+
+  it("planAttach replaces same-named files and refuses past the count or size limit", () => {
+    const f = (name: string, size: number) => ({ name, size });
+    const ok = planAttach([f("a", 1), f("b", 2)], [f("a", 5), f("c", 3)]);
+    expect(ok).toEqual({ ok: true, files: [f("b", 2), f("a", 5), f("c", 3)] });
+    const many = Array.from({ length: MAX_INPUT_FILES }, (_, i) => f(`f${i}`, 1));
+    expect(planAttach([], many).ok).toBe(true);
+    const tooMany = planAttach(many, [f("one-more", 1)]);
+    expect(tooMany.ok).toBe(false);
+    expect(!tooMany.ok && tooMany.error).toMatch(/101 files; the limit is 100/);
+    // Replacing an attached file does not count twice.
+    expect(planAttach(many, [f("f0", 2)]).ok).toBe(true);
+    expect(planAttach([], [f("big", INPUT_FILES_LIMIT_BYTES)]).ok).toBe(true);
+    const tooBig = planAttach([f("x", 1)], [f("big", INPUT_FILES_LIMIT_BYTES)]);
+    expect(tooBig.ok).toBe(false);
+    expect(!tooBig.ok && tooBig.error).toMatch(/"big" would make 16\.0 MiB in all; the limit is 16 MiB/);
+    expect(planAttach([f("big", INPUT_FILES_LIMIT_BYTES)], [f("big", 10)]).ok).toBe(true);
+  });
+});
+
+suite("files in the answer", () => {
+  const ok = (extra: Record<string, unknown>) => ({ result: 1, stdout: "", stderr: "", duration_ms: 1, ...extra });
+
+  it("reads files, files_skipped and files_truncated from a success", async () => {
+    const files = [
+      { name: "summary.csv", size: 120, content_type: "text/csv", content: "LGEsYgo=" },
+      { name: "plots/sine.png", size: 3, content_type: "image/png", content: "iVBO" },
+    ];
+    const skipped = [{ name: "link", reason: "symbolic link: not followed" }];
+    const o = await run(200, ok({ files, files_skipped: skipped, files_truncated: true }));
+    if (o.kind !== "success") throw new Error(o.kind);
+    expect(o.body.files).toEqual(files);
+    expect(o.body.files_skipped).toEqual(skipped);
+    expect(o.body.files_truncated).toBe(true);
+  });
+
+  it("an answer without them has none; a failure keeps them", async () => {
+    const o = await run(200, ok({}));
+    if (o.kind !== "success") throw new Error(o.kind);
+    expect(o.body.files).toEqual([]);
+    expect(o.body.files_skipped).toEqual([]);
+    expect(o.body.files_truncated).toBe(false);
+    const f = await run(422, { ...fail("runtime_error"), files: [{ name: "partial.txt", size: 2, content_type: "text/plain", content: "aGk=" }] });
+    if (f.kind !== "failure") throw new Error(f.kind);
+    expect(f.body.files.map((x) => x.name)).toEqual(["partial.txt"]);
+  });
+
+  it("drops malformed entries and fills gaps rather than throwing", async () => {
+    const o = await run(
+      200,
+      ok({
+        files: [null, "x", { size: 1 }, { name: "" }, { name: "n.bin", size: "3" }, { name: "s.json", size: 4, object: "gs://b/r/files/s.json" }],
+        files_skipped: [{ name: "p" }, 7, { reason: "no name" }],
+        files_truncated: "yes",
+      }),
+    );
+    if (o.kind !== "success") throw new Error(o.kind);
+    expect(o.body.files).toHaveLength(2);
+    expect(o.body.files[0].name).toBe("n.bin");
+    expect(o.body.files[0].size).toBeNaN();
+    expect(o.body.files[0].content_type).toBe("application/octet-stream");
+    expect(o.body.files[0].content).toBeUndefined();
+    expect(o.body.files[1]).toEqual({ name: "s.json", size: 4, content_type: "application/octet-stream", object: "gs://b/r/files/s.json" });
+    expect(o.body.files_skipped).toEqual([{ name: "p", reason: "" }]);
+    expect(o.body.files_truncated).toBe(false);
+    const notList = await run(200, ok({ files: { name: "a" }, files_skipped: "x" }));
+    expect(notList.kind === "success" && notList.body.files).toEqual([]);
+  });
+
+  it("only PNG, JPEG and SVG with content are inline images, as data: URLs", () => {
+    const file = (content_type: string, content?: string) => ({ name: "f", size: 1, content_type, content });
+    expect(isInlineImage(file("image/png", "AA=="))).toBe(true);
+    expect(isInlineImage(file("image/jpeg", "AA=="))).toBe(true);
+    expect(isInlineImage(file("image/svg+xml; charset=utf-8", "AA=="))).toBe(true);
+    expect(isInlineImage(file("image/png"))).toBe(false);
+    expect(isInlineImage(file("image/gif", "AA=="))).toBe(false);
+    expect(isInlineImage(file("text/html", "AA=="))).toBe(false);
+    expect(dataUrl(file("image/svg+xml; charset=utf-8", "PHN2Zz4="))).toBe("data:image/svg+xml;base64,PHN2Zz4=");
+    expect(dataUrl(file("", "AA=="))).toBe("data:application/octet-stream;base64,AA==");
   });
 });

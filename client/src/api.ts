@@ -25,6 +25,39 @@ export interface Usage {
   max_rss_mb: number;
 }
 
+/** A file attached in the IDE, sent in the request's `files`: written into the script's working directory. */
+export interface InputFile {
+  /** Relative path, e.g. "data.csv". */
+  name: string;
+  /** base64 of the bytes. */
+  content: string;
+}
+
+/** An attached file as the IDE holds it: what is sent, and its size in bytes. */
+export interface AttachedFile extends InputFile {
+  size: number;
+}
+
+/** A regular file the script left under outputs/ (name relative to outputs/). */
+export interface OutputFile {
+  name: string;
+  size: number;
+  content_type: string;
+  /** base64 of the bytes (HTTP answers); absent when stored elsewhere (batch `object`). */
+  content?: string;
+  object?: string;
+}
+
+/** An entry of outputs/ that did not come back, and why. */
+export interface SkippedFile {
+  name: string;
+  reason: string;
+}
+
+/** The server's default limits on a request's files (MAX_INPUT_FILES, INPUT_FILES_LIMIT_BYTES). */
+export const MAX_INPUT_FILES = 100;
+export const INPUT_FILES_LIMIT_BYTES = 16 * 1024 * 1024;
+
 export interface ExecBody {
   result: unknown;
   stdout: string;
@@ -35,6 +68,11 @@ export interface ExecBody {
   profile?: string;
   usage?: Usage;
   error?: ExecError;
+  /** Output files ([] when the answer has none). */
+  files: OutputFile[];
+  files_skipped: SkippedFile[];
+  /** A count or size limit stopped the collection of output files. */
+  files_truncated: boolean;
 }
 
 export interface Health {
@@ -149,22 +187,111 @@ export function parseInput(text: string): ParsedInput {
   return { ok: true, input: { kind: "json", text: t } };
 }
 
-/** The JSON body of POST /execute: {"script": …} plus "input" when there is one. */
-export function executeBody(script: string, input: RunInput = noInput): string {
-  const head = `{"script":${JSON.stringify(script)}`;
+/**
+ * The JSON body of POST /execute: {"script": …} plus "input" when there is
+ * one and "files" when any are attached.
+ */
+export function executeBody(script: string, input: RunInput = noInput, files: readonly InputFile[] = []): string {
+  let body = `{"script":${JSON.stringify(script)}`;
   // The input text parsed as one JSON value, so splicing it in keeps the body JSON.
-  return input.kind === "json" ? `${head},"input":${input.text}}` : `${head}}`;
+  if (input.kind === "json") body += `,"input":${input.text}`;
+  if (files.length > 0) body += `,"files":${JSON.stringify(files.map((f) => ({ name: f.name, content: f.content })))}`;
+  return body + "}";
 }
 
-export function buildExecuteRequest(script: string, endpoint: Endpoint, pageUrl: string, input: RunInput = noInput): BuiltRequest {
+export function buildExecuteRequest(
+  script: string,
+  endpoint: Endpoint,
+  pageUrl: string,
+  input: RunInput = noInput,
+  files: readonly InputFile[] = [],
+): BuiltRequest {
   return {
     url: apiUrl(endpoint, "execute", pageUrl),
     init: {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json", ...authHeaders(endpoint) },
-      body: executeBody(script, input),
+      body: executeBody(script, input, files),
     },
   };
+}
+
+/** base64 of bytes (chunked, so a 16 MiB file does not overflow the call stack). */
+export function bytesToBase64(bytes: Uint8Array): string {
+  let bin = "";
+  const chunk = 0x8000;
+  for (let i = 0; i < bytes.length; i += chunk) {
+    bin += String.fromCharCode(...bytes.subarray(i, i + chunk));
+  }
+  return btoa(bin);
+}
+
+/** The bytes of base64 text; throws on text that is not base64. */
+export function base64ToBytes(b64: string): Uint8Array<ArrayBuffer> {
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** What an attachment needs for the limits: its name and size in bytes. */
+export interface Sized {
+  name: string;
+  size: number;
+}
+
+/**
+ * Attaching `incoming` to `existing`: a file with a name already attached
+ * replaces it (the server refuses duplicate names), the last of equal names
+ * in `incoming` wins. Refuses the whole addition, with a message, when the
+ * result would exceed MAX_INPUT_FILES files or INPUT_FILES_LIMIT_BYTES in all.
+ */
+export function planAttach<T extends Sized>(
+  existing: readonly T[],
+  incoming: readonly T[],
+  limits: { maxFiles: number; maxBytes: number } = { maxFiles: MAX_INPUT_FILES, maxBytes: INPUT_FILES_LIMIT_BYTES },
+): { ok: true; files: T[] } | { ok: false; error: string } {
+  const byName = new Map<string, T>();
+  for (const f of existing) byName.set(f.name, f);
+  for (const f of incoming) {
+    byName.delete(f.name); // a replaced file moves to the end, where the new ones are
+    byName.set(f.name, f);
+  }
+  const files = [...byName.values()];
+  const what = incoming.length === 1 ? `"${incoming[0].name}"` : `${incoming.length} files`;
+  if (files.length > limits.maxFiles) {
+    return { ok: false, error: `Not attached: ${what} would make ${files.length} files; the limit is ${limits.maxFiles}.` };
+  }
+  const total = files.reduce((n, f) => n + f.size, 0);
+  if (total > limits.maxBytes) {
+    return {
+      ok: false,
+      error: `Not attached: ${what} would make ${mib(total)} in all; the limit is ${mib(limits.maxBytes)}.`,
+    };
+  }
+  return { ok: true, files };
+}
+
+function mib(n: number): string {
+  const v = n / 1024 / 1024;
+  return `${Number.isInteger(v) ? v : v.toFixed(1)} MiB`;
+}
+
+/** Output files shown inline as images (SVG only ever through <img>, never as markup). */
+export const INLINE_IMAGE_TYPES = ["image/png", "image/jpeg", "image/svg+xml"];
+
+/** The file's media type without parameters, lower-cased: "text/csv; charset=utf-8" → "text/csv". */
+export function mediaType(contentType: string): string {
+  return contentType.split(";")[0].trim().toLowerCase();
+}
+
+export function isInlineImage(f: OutputFile): boolean {
+  return f.content !== undefined && INLINE_IMAGE_TYPES.includes(mediaType(f.content_type));
+}
+
+/** A data: URL for an output file that has content. */
+export function dataUrl(f: OutputFile): string {
+  return `data:${mediaType(f.content_type) || "application/octet-stream"};base64,${f.content ?? ""}`;
 }
 
 function isAbort(err: unknown, signal?: AbortSignal): boolean {
@@ -217,6 +344,30 @@ function asUsage(v: unknown): Usage | undefined {
   return { wall_ms: v.wall_ms, cpu_ms: v.cpu_ms, max_rss_mb: v.max_rss_mb };
 }
 
+function asOutputFiles(v: unknown): OutputFile[] {
+  if (!Array.isArray(v)) return [];
+  const out: OutputFile[] = [];
+  for (const f of v) {
+    if (!isObject(f) || typeof f.name !== "string" || f.name === "") continue;
+    const file: OutputFile = {
+      name: f.name,
+      size: isFiniteNumber(f.size) && f.size >= 0 ? f.size : NaN,
+      content_type: typeof f.content_type === "string" && f.content_type !== "" ? f.content_type : "application/octet-stream",
+    };
+    if (typeof f.content === "string") file.content = f.content;
+    if (typeof f.object === "string") file.object = f.object;
+    out.push(file);
+  }
+  return out;
+}
+
+function asSkippedFiles(v: unknown): SkippedFile[] {
+  if (!Array.isArray(v)) return [];
+  return v
+    .filter((f): f is Record<string, unknown> => isObject(f) && typeof f.name === "string")
+    .map((f) => ({ name: f.name as string, reason: typeof f.reason === "string" ? f.reason : "" }));
+}
+
 function asExecBody(v: Record<string, unknown>): ExecBody {
   return {
     result: "result" in v ? v.result : null,
@@ -228,6 +379,9 @@ function asExecBody(v: Record<string, unknown>): ExecBody {
     profile: typeof v.profile === "string" ? v.profile : undefined,
     usage: asUsage(v.usage),
     error: asExecError(v.error),
+    files: asOutputFiles(v.files),
+    files_skipped: asSkippedFiles(v.files_skipped),
+    files_truncated: v.files_truncated === true,
   };
 }
 
@@ -268,15 +422,18 @@ export function mapExecuteResponse(status: number, headers: Headers, text: strin
   };
 }
 
-/** Sends one POST /execute; `opts.input` (default: none) is the Input pane's value. */
+/**
+ * Sends one POST /execute; `opts.input` (default: none) is the Input pane's
+ * value, `opts.files` (default: none) the attached files.
+ */
 export async function execute(
   script: string,
   endpoint: Endpoint,
-  opts: { pageUrl: string; input?: RunInput; signal?: AbortSignal; fetchFn?: FetchLike },
+  opts: { pageUrl: string; input?: RunInput; files?: readonly InputFile[]; signal?: AbortSignal; fetchFn?: FetchLike },
 ): Promise<ExecOutcome> {
   let req: BuiltRequest;
   try {
-    req = buildExecuteRequest(script, endpoint, opts.pageUrl, opts.input);
+    req = buildExecuteRequest(script, endpoint, opts.pageUrl, opts.input, opts.files);
   } catch (e) {
     return { kind: "network", url: endpoint.baseUrl, message: (e as Error).message };
   }
@@ -408,7 +565,11 @@ export function describeError(e: ExecError, status: number, retryAfterSec?: numb
     case "script_too_large":
       return { tone: "error", title: "Script too large", detail: msg || "The script exceeds the server's size limit." };
     case "input_too_large":
-      return { tone: "error", title: "Input too large", detail: msg || "The input exceeds the server's size limit for JSON input." };
+      return {
+        tone: "error",
+        title: "Input too large",
+        detail: msg || "The input exceeds the server's size limit for JSON input, or the attached files exceed the limit on their number or total size.",
+      };
     case "unsupported_media_type":
     case "method_not_allowed":
       return { tone: "error", title: `Request rejected (${e.code})`, detail: msg || `HTTP ${status}` };
@@ -437,8 +598,14 @@ export function shellQuote(s: string): string {
  * written into it: it refers to $PYTHON_API_TOKEN so a pasted command does not
  * leak the key into shell history or chat.
  */
-export function curlCommand(script: string, endpoint: Endpoint, pageUrl: string, input: RunInput = noInput): string {
-  const req = buildExecuteRequest(script, endpoint, pageUrl, input);
+export function curlCommand(
+  script: string,
+  endpoint: Endpoint,
+  pageUrl: string,
+  input: RunInput = noInput,
+  files: readonly InputFile[] = [],
+): string {
+  const req = buildExecuteRequest(script, endpoint, pageUrl, input, files);
   const parts = [`curl -sS -X POST ${shellQuote(req.url)}`, `-H 'Content-Type: application/json'`];
   if (endpoint.token.trim() !== "") {
     parts.push(
