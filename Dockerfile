@@ -8,7 +8,7 @@
 # for the three public base images) and in Cloud Build by cloudbuild.yaml.
 
 # (a) The web IDE, embedded into the server binary.
-FROM docker.io/library/node:20-bookworm-slim AS client
+FROM docker.io/library/node:24-bookworm-slim AS client
 WORKDIR /src/client
 COPY client/package.json client/package-lock.json ./
 RUN npm ci --no-audit --no-fund --loglevel=error

