@@ -59,6 +59,15 @@ type Limits struct {
 	OutputFilesBytes int
 }
 
+// fixTo copies the limits no request can ask to change (the sizes of a
+// request's script, input and files, and of what comes back) from d, so
+// that the maximum and the default are one number.
+func (l *Limits) fixTo(d Limits) {
+	l.ScriptBytes, l.InputBytes = d.ScriptBytes, d.InputBytes
+	l.InputFiles, l.InputFilesBytes = d.InputFiles, d.InputFilesBytes
+	l.OutputFiles, l.OutputFileBytes, l.OutputFilesBytes = d.OutputFiles, d.OutputFileBytes, d.OutputFilesBytes
+}
+
 // Config is the sandbox's server-side configuration.
 type Config struct {
 	Mode Mode
@@ -131,24 +140,18 @@ func DefaultConfig() Config {
 		OutputFilesBytes: 32 << 20,
 	}
 	maxL := Limits{
-		Wall:             60 * time.Second,
-		CPU:              60 * time.Second,
-		MemoryMB:         2048,
-		Processes:        64,
-		OpenFiles:        1024,
-		FileSizeMB:       256,
-		TmpMB:            256,
-		StdoutBytes:      8 << 20,
-		StderrBytes:      8 << 20,
-		ResultBytes:      32 << 20,
-		ScriptBytes:      1 << 20,
-		InputBytes:       4 << 20,
-		InputFiles:       100,
-		InputFilesBytes:  16 << 20,
-		OutputFiles:      100,
-		OutputFileBytes:  8 << 20,
-		OutputFilesBytes: 32 << 20,
+		Wall:        60 * time.Second,
+		CPU:         60 * time.Second,
+		MemoryMB:    2048,
+		Processes:   64,
+		OpenFiles:   1024,
+		FileSizeMB:  256,
+		TmpMB:       256,
+		StdoutBytes: 8 << 20,
+		StderrBytes: 8 << 20,
+		ResultBytes: 32 << 20,
 	}
+	maxL.fixTo(def)
 	return Config{
 		Mode:           ModeAuto,
 		Rootfs:         defaultRootfs(),
@@ -262,10 +265,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	cfg.Max.StdoutBytes = max(cfg.Max.StdoutBytes, cfg.Default.StdoutBytes)
 	cfg.Max.StderrBytes = max(cfg.Max.StderrBytes, cfg.Default.StderrBytes)
 	cfg.Max.ResultBytes = max(cfg.Max.ResultBytes, cfg.Default.ResultBytes)
-	cfg.Max.ScriptBytes = cfg.Default.ScriptBytes
-	cfg.Max.InputBytes = cfg.Default.InputBytes
-	cfg.Max.InputFiles, cfg.Max.InputFilesBytes = cfg.Default.InputFiles, cfg.Default.InputFilesBytes
-	cfg.Max.OutputFiles, cfg.Max.OutputFileBytes, cfg.Max.OutputFilesBytes = cfg.Default.OutputFiles, cfg.Default.OutputFileBytes, cfg.Default.OutputFilesBytes
+	cfg.Max.fixTo(cfg.Default)
 	return cfg, cfg.validate()
 }
 

@@ -70,22 +70,10 @@ var cloudRunEnv = []string{"PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"}
 // misspelt name would otherwise be ignored silently); and leftToDefault
 // names only variables that are read and not set.
 func TestServerEnvCovered(t *testing.T) {
-	reads, err := serverEnvReads("..", "cmd/server")
-	if err != nil {
-		t.Fatal(err)
-	}
+	reads, tf, image := moduleEnv(t)
 	if len(reads) < 10 {
 		t.Fatalf("found only %d environment reads in the server's code: the scan no longer recognises how it reads them (%v)", len(reads), reads)
 	}
-	tf, err := terraformEnv(load(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.ReadFile("../Dockerfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	image := imageEnv(string(src))
 	t.Logf("server reads %d variables; Terraform sets %d, the image %d", len(reads), len(tf), len(image))
 
 	for _, p := range envCoverageProblems(reads, tf, image, leftToDefault) {
@@ -186,19 +174,7 @@ func F() { _ = os.Getenv("NOT_IMPORTED") }`,
 
 	// The coverage rule, on the real module and the real server's reads,
 	// objects to each way they can drift apart.
-	real, err := serverEnvReads("..", "cmd/server")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tf, err := terraformEnv(load(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.ReadFile("../Dockerfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	image := imageEnv(string(src))
+	real, tf, image := moduleEnv(t)
 	if p := envCoverageProblems(real, tf, image, leftToDefault); len(p) != 0 {
 		t.Fatalf("the real module already fails: %v", p)
 	}
@@ -514,4 +490,23 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// moduleEnv is what the server's code reads, what Terraform sets and what
+// the image's ENV sets.
+func moduleEnv(t *testing.T) (reads map[string]string, tf, image map[string]bool) {
+	t.Helper()
+	reads, err := serverEnvReads("..", "cmd/server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf, err = terraformEnv(load(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reads, tf, imageEnv(string(src))
 }
