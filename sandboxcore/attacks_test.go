@@ -484,7 +484,7 @@ def main():
         return {"written": written, "error": type(e).__name__}
 `)
 		m := resultMap(t, res)
-		if w := m["written"].(float64); w > float64(s.cfg.Default.TmpMB<<20) {
+		if w := m["written"].(float64); w > float64(s.cfg.Default.TmpMB<<20) || (s.prof.workdir && w < float64(s.cfg.Default.TmpMB<<19)) {
 			t.Errorf("wrote %v bytes to /tmp, cap %d MiB", w, s.cfg.Default.TmpMB)
 		}
 		var after syscall.Statfs_t
@@ -685,7 +685,10 @@ def main():
 `)
 		m := resultMap(t, res)
 		if _, ok := m["write"]; ok {
-			return // /tmp is not writable at all (chroot profile)
+			if s.prof.workdir {
+				t.Fatalf("the job's own /tmp was not writable: %v", m)
+			}
+			return // /tmp is not writable at all (a chroot profile without a private /tmp)
 		}
 		if m["exec"] != "PermissionError" || m["dlopen"] != "OSError" {
 			t.Errorf("native code ran: %v", m)

@@ -60,36 +60,39 @@ func memTotalMB() int {
 	return 0
 }
 
-// cgroupMemoryLimitMB reads the limit of this process's memory cgroup; 0
-// when there is none.
+// cgroupMemoryLimitMB reads the tightest memory limit of this process's
+// cgroup and its ancestors (v1 or v2; the server may have moved itself
+// into a leaf without one, see cgroup2.go); 0 when there is none.
 func cgroupMemoryLimitMB() int {
 	data, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
 		return 0
 	}
+	unified, _ := unifiedMount()
+	tightest := int64(0)
 	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
 		parts := strings.SplitN(line, ":", 3)
 		if len(parts) != 3 {
 			continue
 		}
-		var file string
+		var mount, file string
 		switch {
 		case parts[1] == "memory": // v1
-			file = filepath.Join("/sys/fs/cgroup/memory", parts[2], "memory.limit_in_bytes")
-		case parts[0] == "0" && parts[1] == "": // v2
-			file = filepath.Join("/sys/fs/cgroup", parts[2], "memory.max")
+			mount, file = "/sys/fs/cgroup/memory", "memory.limit_in_bytes"
+		case parts[0] == "0" && parts[1] == "" && unified != "": // v2
+			mount, file = unified, "memory.max"
 		default:
 			continue
 		}
-		raw, err := os.ReadFile(file)
-		if err != nil {
-			continue
+		for dir := filepath.Join(mount, parts[2]); strings.HasPrefix(dir, mount); dir = filepath.Dir(dir) {
+			n, err := readCgroupInt(dir, file)
+			if err == nil && n > 0 && n < 1<<60 && (tightest == 0 || n < tightest) { // not "max" or v1's "unlimited"
+				tightest = n
+			}
+			if dir == mount {
+				break
+			}
 		}
-		n, err := strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64)
-		if err != nil || n <= 0 || n >= 1<<60 { // "max", or v1's "unlimited"
-			continue
-		}
-		return int(n >> 20)
 	}
-	return 0
+	return int(tightest >> 20)
 }

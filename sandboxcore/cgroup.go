@@ -12,16 +12,23 @@ import (
 // child group per jail below it.
 const cgroupParent = "python-api"
 
-// cgroupSupport says which cgroup v1 controllers the namespaces profile can
+// cgroupSupport says which cgroup controllers the namespaces profile can
 // use. cgroups are an extra layer: a whole job (all its processes) is held
 // to a memory and pid budget. Without them each process is still bounded
 // by rlimits, and /healthz says which layers are active.
 type cgroupSupport struct {
 	memory, pids bool
-	memoryMount  string
-	pidsMount    string
+	// memoryMount and pidsMount hold cgroupParent: the v1 controllers'
+	// mounts, or on cgroup v2 (unified) both the server's own group.
+	memoryMount string
+	pidsMount   string
+	unified     bool
+	// missing says why per-job groups cannot be had here, for /healthz.
+	missing string
 }
 
+// probeCgroups takes cgroup v1's memory and pids controllers where both
+// are mounted and writable, else cgroup v2's (see cgroup2.go).
 func probeCgroups() cgroupSupport {
 	var cg cgroupSupport
 	try := func(mount string) bool {
@@ -33,6 +40,14 @@ func probeCgroups() cgroupSupport {
 	cg.memoryMount, cg.pidsMount = "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids"
 	cg.memory = try(cg.memoryMount)
 	cg.pids = try(cg.pidsMount)
+	if !cg.memory || !cg.pids {
+		base, err := probeUnified()
+		if err != nil {
+			cg.missing = "cgroup v1 memory and pids are not both writable; " + err.Error()
+		} else {
+			cg = cgroupSupport{memory: true, pids: true, memoryMount: base, pidsMount: base, unified: true}
+		}
+	}
 	cg.sweep()
 	return cg
 }
@@ -66,8 +81,13 @@ func removeStaleGroups(dir string) {
 	}
 }
 
+// args hands NsJail the v1 controllers, where it makes each jail's group
+// itself; on v2 the server places jobs (see cgroup2.go).
 func (cg cgroupSupport) args() []string {
 	var args []string
+	if cg.unified {
+		return nil
+	}
 	if cg.memory {
 		args = append(args, "--cgroup_mem_mount", cg.memoryMount, "--cgroup_mem_parent", cgroupParent)
 	}

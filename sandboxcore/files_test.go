@@ -1,12 +1,15 @@
 package sandboxcore
 
-// Files in and out (docs/threat-model.md, class 38): in the namespaces
-// profile a job's files land in its private working directory and what it
-// leaves in outputs/ comes back, collected inside the jail; the chroot
-// profile, with no writable directory, refuses files clearly.
+// Files in and out (docs/threat-model.md, class 38): a job's files land in
+// its private working directory and what it leaves in outputs/ comes back,
+// collected inside the jail, in both profiles (the chroot profile's private
+// /tmp needs a user namespace: where the host refuses one, files are
+// refused clearly).
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -27,13 +30,6 @@ def main():
     return {"rows": len(df), "notes": open("sub/notes.txt").read(), "cwd": os.getcwd()}
 `}
 		res := execute(t, s, req)
-		if s.prof.name == ProfileChroot {
-			wantCode(t, res, CodeInvalidRequest)
-			if !strings.Contains(res.Error.Message, "no writable working directory") {
-				t.Errorf("chroot refusal: %q", res.Error.Message)
-			}
-			return
-		}
 		m := resultMap(t, res)
 		if m["rows"] != float64(3) || m["notes"] != "hi" || m["cwd"] != "/tmp/work" {
 			t.Errorf("result: %v", m)
@@ -50,6 +46,66 @@ def main():
 		}
 		if len(res.Files) != 2 || len(res.FilesSkipped) != 0 || res.FilesTruncated {
 			t.Errorf("files %v, skipped %v, truncated %v", len(res.Files), res.FilesSkipped, res.FilesTruncated)
+		}
+	})
+}
+
+// Where the chroot profile has no private /tmp (a host that refuses user
+// namespaces), a request with files is refused before any jail runs.
+func TestFilesRefusedWithoutWorkdir(t *testing.T) {
+	s := forkSandbox(t, ModeChroot, func(*Config) {})
+	prof := *s.prof
+	prof.workdir = false
+	s.prof = &prof
+	res := execute(t, s, Request{Script: "def main():\n    return 1\n", Files: []InputFile{{Name: "a.csv", Content: []byte("x")}}})
+	wantCode(t, res, CodeInvalidRequest)
+	if !strings.Contains(res.Error.Message, "no writable working directory") {
+		t.Errorf("refusal: %q", res.Error.Message)
+	}
+}
+
+// Nothing of one execution's files is visible to another, even while both
+// run.
+func TestAttack38NeighboursFiles(t *testing.T) {
+	attack(t, func(t *testing.T, s *Sandbox) {
+		done := make(chan Result, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			res, _ := s.Execute(ctx, Request{Files: []InputFile{{Name: "secret.csv", Content: []byte("s3cret")}}, Script: `import time
+def main():
+    open("/tmp/left-behind", "w").write("s3cret")
+    open("outputs/plot.png", "w").write("s3cret")
+    time.sleep(3)
+    return open("secret.csv").read()
+`})
+			done <- res
+		}()
+		time.Sleep(1500 * time.Millisecond)
+		m := resultMap(t, execute(t, s, Request{Script: `import os
+def main():
+    seen = []
+    for top in ("/tmp", "/tmp/work", "/"):
+        for root, dirs, files in os.walk(top):
+            if root.startswith(("/proc", "/sys", "/usr", "/opt")):
+                dirs[:] = []
+                continue
+            for f in files:
+                try:
+                    if b"s3cret" in open(os.path.join(root, f), "rb").read(1 << 16):
+                        seen.append(os.path.join(root, f))
+                except OSError:
+                    pass
+    return {"seen": seen, "tmp": sorted(os.listdir("/tmp"))}
+`}))
+		if seen := m["seen"].([]any); len(seen) != 0 {
+			t.Errorf("a neighbour's files were readable: %v", seen)
+		}
+		wantOK(t, <-done, "s3cret")
+		// And nothing is left for the next job either.
+		m = resultMap(t, run(t, s, "import os\ndef main():\n    return {'tmp': os.listdir('/tmp'), 'cwd': os.listdir('.')}\n"))
+		if fmt.Sprint(m["tmp"]) != "[work]" || fmt.Sprint(m["cwd"]) != "[outputs]" {
+			t.Errorf("a fresh job's /tmp and working directory: %v", m)
 		}
 	})
 }
@@ -73,9 +129,6 @@ func TestFileNamesAreChecked(t *testing.T) {
 // followed, and bounded however it is shaped.
 func TestAttack38OutputFiles(t *testing.T) {
 	attack(t, func(t *testing.T, s *Sandbox) {
-		if s.prof.name == ProfileChroot {
-			t.Skip("the chroot profile has no working directory (TestFilesInAndOut checks its refusal)")
-		}
 		start := time.Now()
 		res := execute(t, s, Request{Timeout: 30 * time.Second, Script: `import os
 def main():
@@ -139,9 +192,6 @@ def main():
 // Agg backend by default).
 func TestPlotToOutputs(t *testing.T) {
 	eachProfile(t, func(t *testing.T, s *Sandbox) {
-		if s.prof.name == ProfileChroot {
-			t.Skip("the chroot profile has no writable directory, which matplotlib and outputs/ need")
-		}
 		res := execute(t, s, Request{Timeout: 30 * time.Second, Script: `import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np

@@ -20,19 +20,27 @@ import (
 // the request's limits before the request is sent. A fork server's child
 // is moved by the server into a new group the moment the fork server
 // reports it, before any job is handed to it; the job's limits are written
-// just before. Where no memory cgroup can be written (cgroup v2 without
+// just before. On cgroup v2 the same, with the differences cgroup2.go
+// explains. Where no memory cgroup can be written (cgroup v2 without
 // delegation, gVisor), jobs get threads only instead (see profile.go), so
 // one process is the whole job and its address-space limit bounds it.
 
 // jobGroup is one job's (or one jail's) cgroups, one directory per
-// controller; memory may be "" when only pids is available.
+// controller (on v2 both are the same directory); memory may be "" when
+// only pids is available.
 type jobGroup struct {
 	memory, pids string
+	unified      bool
 	owned        bool // created by us (a fork-server child's), so removed by us
 }
 
-// jailGroups finds the groups NsJail made for the jailed process pid.
+// jailGroups finds the groups NsJail made for the jailed process pid; on
+// v2 NsJail makes none, and a fork server's children go below the server's
+// parent group like single-use jails.
 func jailGroups(cg cgroupSupport, pid int) *jobGroup {
+	if cg.unified {
+		return rootGroup(cg)
+	}
 	g := &jobGroup{}
 	name := "NSJAIL." + strconv.Itoa(pid)
 	if cg.memory {
@@ -46,15 +54,19 @@ func jailGroups(cg cgroupSupport, pid int) *jobGroup {
 
 // rootGroup is the server's own groups, under which jails' groups live.
 func rootGroup(cg cgroupSupport) *jobGroup {
-	return &jobGroup{memory: filepath.Join(cg.memoryMount, cgroupParent), pids: filepath.Join(cg.pidsMount, cgroupParent)}
+	return &jobGroup{memory: filepath.Join(cg.memoryMount, cgroupParent), pids: filepath.Join(cg.pidsMount, cgroupParent), unified: cg.unified}
 }
 
 // newChildGroup makes groups named name below parent's and moves pid into
 // them.
 func newChildGroup(parent *jobGroup, name string, pid int) (*jobGroup, error) {
-	g := &jobGroup{owned: true}
+	g := &jobGroup{owned: true, unified: parent.unified}
 	for _, dirs := range []struct{ parent, child *string }{{&parent.memory, &g.memory}, {&parent.pids, &g.pids}} {
 		if *dirs.parent == "" {
+			continue
+		}
+		if parent.unified && g.memory != "" {
+			g.pids = g.memory // one directory for both
 			continue
 		}
 		dir := filepath.Join(*dirs.parent, name)
@@ -74,6 +86,9 @@ func newChildGroup(parent *jobGroup, name string, pid int) (*jobGroup, error) {
 // limit sets the job's memory (bytes; memory plus swap, so it cannot page
 // out past it) and process limits.
 func (g *jobGroup) limit(memoryBytes int64, processes int) error {
+	if g.unified {
+		return g.limitUnified(memoryBytes, processes)
+	}
 	if g.memory != "" {
 		v := strconv.FormatInt(memoryBytes, 10)
 		// The memory+swap limit must stay at least the memory limit: set
@@ -103,6 +118,9 @@ func (g *jobGroup) peak() (bytes int64, oomKilled bool) {
 	if g == nil || g.memory == "" {
 		return 0, false
 	}
+	if g.unified {
+		return g.peakUnified()
+	}
 	bytes, _ = readCgroupInt(g.memory, "memory.max_usage_in_bytes")
 	if data, err := os.ReadFile(filepath.Join(g.memory, "memory.oom_control")); err == nil {
 		for _, line := range strings.Split(string(data), "\n") {
@@ -121,8 +139,8 @@ func (g *jobGroup) remove() {
 	if g == nil || !g.owned {
 		return
 	}
-	for _, dir := range []string{g.memory, g.pids} {
-		if dir == "" {
+	for n, dir := range []string{g.memory, g.pids} {
+		if dir == "" || (n == 1 && dir == g.memory) {
 			continue
 		}
 		for i := 0; i < 50; i++ {

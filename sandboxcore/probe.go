@@ -38,6 +38,9 @@ func Probe(ctx context.Context, cfg Config) HostReport {
 	if cg.pids {
 		rep.Cgroups = append(rep.Cgroups, "pids")
 	}
+	if cg.unified {
+		rep.Cgroups = append(rep.Cgroups, "v2")
+	}
 	for _, mode := range []Mode{ModeNamespaces, ModeChroot} {
 		c := cfg
 		c.Mode, c.WarmJails, c.Executor = mode, 0, ExecutorCold

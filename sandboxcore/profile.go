@@ -92,17 +92,24 @@ func (p *profile) jobCgroups() bool { return p.name == ProfileNamespaces && !p.t
 
 // pythonArgv runs the harness. -I: ignore PYTHON* variables and user site;
 // -u: unbuffered, so output written before a kill is not lost; -B: the tree
-// is read-only, do not try to write bytecode.
-func pythonArgv(profileName string, spec jailSpec) []string {
+// is read-only, do not try to write bytecode. mountTmp says the harness
+// mounts each job's /tmp itself (the namespaces profile's fork server, and
+// the chroot profile's jails where it has a private /tmp); NsJail mounts it
+// for the namespaces profile's single-use jails.
+func pythonArgv(profileName string, spec jailSpec, mountTmp bool) []string {
 	argv := []string{"/usr/bin/python3", "-I", "-u", "-B", "-c", harness.Source}
+	tmpBytes := 0
+	if mountTmp {
+		tmpBytes = spec.limits.TmpMB << 20
+	}
 	if spec.zygote {
 		forks := "processes"
 		if spec.threadsOnly {
 			forks = "threads"
 		}
-		argv = append(argv, "zygote", profileName, forks, strconv.Itoa(spec.spares), strconv.Itoa(spec.limits.TmpMB<<20))
+		argv = append(argv, "zygote", profileName, forks, strconv.Itoa(spec.spares), strconv.Itoa(tmpBytes))
 	} else {
-		argv = append(argv, "job")
+		argv = append(argv, "job", strconv.Itoa(tmpBytes))
 	}
 	return append(argv, spec.preload...)
 }
@@ -152,6 +159,9 @@ func newNamespacesProfile(rootfs, nsjail, workDir string, cg cgroupSupport, jobs
 	}
 	layers := []string{"nsjail", "user_ns", "pid_ns", "net_ns", "mount_ns", "ipc_ns", "uts_ns", "cgroup_ns",
 		"readonly_rootfs", "private_tmpfs_noexec", "seccomp", "no_new_privs", "no_capabilities", "rlimits", "unique_uid", "no_proc"}
+	if cg.unified {
+		layers = append(layers, "cgroup_v2")
+	}
 	if cg.memory {
 		layers = append(layers, "cgroup_memory")
 	}
@@ -160,7 +170,11 @@ func newNamespacesProfile(rootfs, nsjail, workDir string, cg cgroupSupport, jobs
 	}
 	var weaker []string
 	if threadsOnly {
-		weaker = append(weaker, "no per-job cgroup (the memory and pids controllers are not both writable here): "+
+		why := "the memory and pids controllers are not both writable here"
+		if cg.missing != "" {
+			why = cg.missing
+		}
+		weaker = append(weaker, "no per-job cgroup ("+why+"): "+
 			"jobs get threads only, no subprocesses, so one process is the whole job and memory_mb bounds it")
 	} else {
 		layers = append(layers, "per_job_cgroups")
@@ -209,12 +223,12 @@ func newNamespacesProfile(rootfs, nsjail, workDir string, cg cgroupSupport, jobs
 			data["SeccompPolicyFile"] = zygotePolicyFile
 			data["ProcRW"] = true
 		}
-		if cg.memory {
+		if cg.memory && !cg.unified {
 			// The whole job, every process, may not use more than the
 			// per-process limit plus the preloaded runtime's share.
 			data["CgroupMemoryBytes"] = (l.MemoryMB + 256) << 20
 		}
-		if cg.pids {
+		if cg.pids && !cg.unified {
 			data["CgroupPids"] = l.Processes + 8
 		}
 		if err := namespacesTemplate.Execute(&cfg, data); err != nil {
@@ -235,7 +249,7 @@ func newNamespacesProfile(rootfs, nsjail, workDir string, cg cgroupSupport, jobs
 			args = append(args, cg.args()...)
 		}
 		args = append(args, "--")
-		args = append(args, pythonArgv(ProfileNamespaces, spec)...)
+		args = append(args, pythonArgv(ProfileNamespaces, spec, spec.zygote)...)
 		cmd := &exec.Cmd{Path: nsjail, Args: args, Env: []string{}, Dir: workDir}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		return cmd, func() { os.Remove(f.Name()) }, nil
@@ -256,7 +270,15 @@ const nsjailInTree = "/opt/nsjail/bin/nsjail"
 // clone_new* is off, rlimits are left to the harness (gVisor refuses some
 // that NsJail sets), /proc is not mounted, and seccomp is the network
 // barrier and the fork-bomb barrier.
-func newChrootProfile(rootfs string, jobs idRange) *profile {
+//
+// Where the host lets the server make a user namespace (a current gVisor
+// does, without CAP_SYS_ADMIN), NsJail starts in a user and mount namespace
+// of its own, the job uid range mapped to itself, holding CAP_SYS_ADMIN
+// there only: each job then gets a private, size-capped tmpfs on /tmp,
+// its working directory for files in and out, mounted by the harness
+// before the script runs (see privateTmpAttr).
+func newChrootProfile(rootfs string, uids *uidPool) *profile {
+	jobs := uids.ids
 	p := &profile{
 		name: ProfileChroot,
 		layers: []string{"nsjail", "chroot", "readonly_rootfs_by_permissions", "seccomp", "seccomp_no_sockets",
@@ -264,7 +286,6 @@ func newChrootProfile(rootfs string, jobs idRange) *profile {
 		weaker: []string{
 			"no network namespace: seccomp denies every socket() instead",
 			"no pid namespace: new processes are denied by seccomp (threads only); subprocess and multiprocessing fail",
-			"no mount namespace: no writable /tmp; scripts cannot create files",
 			"no ipc/uts namespaces",
 			"no cgroup limits: memory is bounded per process by RLIMIT_AS",
 		},
@@ -273,13 +294,24 @@ func newChrootProfile(rootfs string, jobs idRange) *profile {
 				"job's own uid); every job drops all capabilities before the script is read",
 		},
 	}
+	if err := probePrivateTmp(rootfs, uids); err != nil {
+		p.weaker = append(p.weaker, "no private /tmp ("+err.Error()+"): scripts cannot create files, and requests with files are refused")
+	} else {
+		p.workdir = true
+		p.layers = append(p.layers, "user_ns", "mount_ns", "private_tmpfs_noexec")
+	}
 	p.forkLayers = append(append([]string{}, p.layers...), "fork_server_single_use_children")
-	p.probeFork = func(uids *uidPool) error { return probeJobUIDSwitch(rootfs, uids) }
-	jobPolicy := seccompPolicy(jobs, "deny_network", "deny_privilege", "deny_identity", "deny_namespaces", "deny_shared_ipc", "deny_fork")
+	p.probeFork = func(uids *uidPool) error { return probeJobUIDSwitch(rootfs, uids, p.workdir) }
+	jailPolicies := []string{"deny_network", "deny_privilege", "deny_identity", "deny_namespaces", "deny_shared_ipc", "deny_fork"}
 	// The fork server must fork, and switch each child to its job's uid;
 	// its children deny both themselves.
-	zygotePolicy := seccompPolicy(jobs, "deny_network", "deny_privilege", "switch_to_job_identity", "deny_identity",
-		"deny_namespaces", "deny_shared_ipc")
+	zygotePolicies := []string{"deny_network", "deny_privilege", "switch_to_job_identity", "deny_identity",
+		"deny_namespaces", "deny_shared_ipc"}
+	if p.workdir {
+		jailPolicies = append([]string{"mount_private_tmp"}, jailPolicies...)
+		zygotePolicies = append([]string{"mount_private_tmp"}, zygotePolicies...)
+	}
+	jobPolicy, zygotePolicy := seccompPolicy(jobs, jailPolicies...), seccompPolicy(jobs, zygotePolicies...)
 	p.command = func(spec jailSpec) (*exec.Cmd, func(), error) {
 		l := spec.limits
 		policy, timeLimit := jobPolicy, int(l.Wall/time.Second)+5
@@ -306,39 +338,92 @@ func newChrootProfile(rootfs string, jobs idRange) *profile {
 			ambient = []uintptr{unix.CAP_SETUID, unix.CAP_SETGID}
 			args = append(args, "--cap", "CAP_SETUID", "--cap", "CAP_SETGID")
 		}
+		if p.workdir {
+			// Only to mount the job's /tmp, in the namespace made here.
+			ambient = append(ambient, unix.CAP_SYS_ADMIN)
+			args = append(args, "--cap", "CAP_SYS_ADMIN")
+		}
 		for _, e := range jailEnv {
 			args = append(args, "--env", e)
 		}
 		args = append(args, "--")
-		args = append(args, pythonArgv(ProfileChroot, spec)...)
+		args = append(args, pythonArgv(ProfileChroot, spec, p.workdir)...)
 		cmd := &exec.Cmd{Path: nsjailInTree, Args: args, Env: []string{}, Dir: "/"}
-		cmd.SysProcAttr = &syscall.SysProcAttr{
-			Chroot:      rootfs,
-			Credential:  &syscall.Credential{Uid: uint32(spec.uid), Gid: uint32(spec.uid), Groups: []uint32{}},
-			AmbientCaps: ambient,
-			Setpgid:     true,
-			Pdeathsig:   syscall.SIGKILL,
+		cmd.SysProcAttr = chrootAttr(rootfs, spec.uid, ambient)
+		cmd.SysProcAttr.Setpgid = true
+		if p.workdir {
+			privateTmpAttr(cmd.SysProcAttr, jobs)
 		}
 		return cmd, func() {}, nil
 	}
 	return p
 }
 
+// chrootAttr starts a process in the tree under uid with the given ambient
+// capabilities, ended with the server.
+func chrootAttr(rootfs string, uid int, ambient []uintptr) *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{
+		Chroot:      rootfs,
+		Credential:  &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}},
+		AmbientCaps: ambient,
+		Pdeathsig:   syscall.SIGKILL,
+	}
+}
+
+// privateTmpAttr starts the process in a new user and mount namespace with
+// the job uid range (which holds every jail's and job's uid) mapped to
+// itself, so that uids, files and the kernel's permission checks mean what
+// they mean outside; root is not mapped. Its capabilities then count in
+// that namespace only. Mounts copied into a namespace owned by a new user
+// namespace do not propagate back, so a job's /tmp is seen by no one else.
+func privateTmpAttr(attr *syscall.SysProcAttr, jobs idRange) {
+	ids := []syscall.SysProcIDMap{{ContainerID: jobs.first, HostID: jobs.first, Size: jobs.count}}
+	attr.Cloneflags = syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS
+	attr.UidMappings, attr.GidMappings = ids, ids
+	attr.GidMappingsEnableSetgroups = true // the fork server's children call setgroups([])
+}
+
+// mountTmpProbe is what the harness does for each job's /tmp (jailsetup.py).
+const mountTmpProbe = `import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.mount(b"tmpfs", b"/tmp", b"tmpfs", ctypes.c_ulong(14), b"size=1048576,mode=0700") != 0:
+    raise SystemExit("mount tmpfs on /tmp: " + os.strerror(ctypes.get_errno()))
+open("/tmp/probe", "w").write("ok")
+`
+
+// probePrivateTmp checks that a process in the tree can be started in a
+// user and mount namespace of its own and mount a tmpfs there.
+func probePrivateTmp(rootfs string, uids *uidPool) error {
+	lease, err := uids.take()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = lease.release() }()
+	var out bytes.Buffer
+	cmd := &exec.Cmd{Path: "/usr/bin/python3", Args: []string{"python3", "-I", "-S", "-c", mountTmpProbe},
+		Env: []string{}, Dir: "/", Stdout: &out, Stderr: &out}
+	cmd.SysProcAttr = chrootAttr(rootfs, lease.uid, []uintptr{unix.CAP_SYS_ADMIN})
+	privateTmpAttr(cmd.SysProcAttr, uids.ids)
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("a user and mount namespace for each jail: %v: %s", err, bytes.TrimSpace(out.Bytes()))
+	}
+	return nil
+}
+
 // probeJobUIDSwitch checks that a process in the tree can be started with
 // the ambient capabilities the chroot profile's fork server needs to put
 // each job under its own uid. Old gVisor releases refuse PR_CAP_AMBIENT.
-func probeJobUIDSwitch(rootfs string, uids *uidPool) error {
+func probeJobUIDSwitch(rootfs string, uids *uidPool, privateTmp bool) error {
 	lease, err := uids.take()
 	if err != nil {
 		return err
 	}
 	defer func() { _ = lease.release() }()
 	cmd := &exec.Cmd{Path: "/usr/bin/true", Args: []string{"true"}, Env: []string{}, Dir: "/"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Chroot:      rootfs,
-		Credential:  &syscall.Credential{Uid: uint32(lease.uid), Gid: uint32(lease.uid), Groups: []uint32{}},
-		AmbientCaps: []uintptr{unix.CAP_SETUID, unix.CAP_SETGID},
-		Pdeathsig:   syscall.SIGKILL,
+	cmd.SysProcAttr = chrootAttr(rootfs, lease.uid, []uintptr{unix.CAP_SETUID, unix.CAP_SETGID})
+	if privateTmp {
+		cmd.SysProcAttr.AmbientCaps = append(cmd.SysProcAttr.AmbientCaps, unix.CAP_SYS_ADMIN)
+		privateTmpAttr(cmd.SysProcAttr, uids.ids)
 	}
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("ambient CAP_SETUID/CAP_SETGID for the fork server: %w", err)

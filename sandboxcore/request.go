@@ -37,6 +37,9 @@ type Health struct {
 	Profile  string   `json:"profile"`
 	Executor string   `json:"executor"`
 	Layers   []string `json:"layers"`
+	// Files says jobs have a working directory, so requests may carry
+	// files (false only in a chroot profile without a private /tmp).
+	Files bool `json:"files"`
 	// Weaker lists what this profile lacks compared with the strongest one.
 	Weaker     []string         `json:"weaker,omitempty"`
 	Pool       PoolStats        `json:"pool"`

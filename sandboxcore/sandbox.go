@@ -128,7 +128,7 @@ func chooseProfile(ctx context.Context, cfg Config, workDir string, uids *uidPoo
 		}
 		return newNamespacesProfile(cfg.Rootfs, cfg.NsjailPath, workDir, cg, uids.ids)
 	}
-	chroot := func() (*profile, error) { return newChrootProfile(cfg.Rootfs, uids.ids), nil }
+	chroot := func() (*profile, error) { return newChrootProfile(cfg.Rootfs, uids), nil }
 	switch cfg.Mode {
 	case ModeNamespaces:
 		candidates = append(candidates, namespaces)
@@ -300,6 +300,7 @@ func (s *Sandbox) Health() Health {
 		Profile:  s.prof.name,
 		Executor: string(s.cfg.Executor),
 		Layers:   s.prof.layers,
+		Files:    s.prof.workdir,
 		Weaker:   s.prof.weaker,
 		Pool: PoolStats{
 			Slots:    s.cfg.Slots,

@@ -204,8 +204,10 @@ async function executeDirect(body) {
   return { status: r.status, body: await r.json() };
 }
 
-async function serverProfile() {
-  return (await (await fetch(new URL("healthz", baseUrl))).json()).profile;
+// False where the server's jobs have no working directory (a chroot profile
+// on a host without user namespaces): it then refuses files.
+async function serverTakesFiles() {
+  return (await (await fetch(new URL("healthz", baseUrl))).json()).files !== false;
 }
 
 const CSV = "city,sales,units\nParis,120,3\nLyon,80,2\nParis,95,4\nNice,60,1\nLyon,40,5\n";
@@ -505,7 +507,7 @@ test("Input (JSON): invalid JSON is not sent; empty is no input, null is a value
 test("Files: attach a CSV, run the CSV example, summary.csv offered for download; curl carries it; not kept over a reload; screenshot", async () => {
   const { context, page, problems } = await open({ colorScheme: "light" });
   try {
-    const profile = await serverProfile();
+    const takesFiles = await serverTakesFiles();
     const pane = page.getByTestId("files-pane");
     assert(await pane.isVisible(), "no Files area");
     assert((await page.getByTestId("files-total").innerText()).includes("none attached"), "Files area does not say none attached");
@@ -522,12 +524,12 @@ test("Files: attach a CSV, run the CSV example, summary.csv offered for download
     assert((await editorText(page)).includes('pd.read_csv("data.csv")'), "CSV example not loaded");
     assert((await attachedNames(page)).join() === "data.csv", "loading an example dropped the attached file");
     const outcome = await runAndWait(page);
-    if (profile === "chroot") {
-      // The chroot profile has no writable directory: the server refuses files, and says so.
+    if (!takesFiles) {
+      // No working directory for jobs: the server refuses files, and says so.
       const err = page.getByTestId("error");
-      assert(outcome === "failure" && (await err.getAttribute("data-code")) === "invalid_request", `chroot outcome ${outcome}`);
-      assert(/file/i.test(await err.innerText()), `chroot message ${await err.innerText()}`);
-      throw new Skip("the server runs the chroot profile, which refuses files (its 400 was checked)");
+      assert(outcome === "failure" && (await err.getAttribute("data-code")) === "invalid_request", `outcome ${outcome}`);
+      assert(/file/i.test(await err.innerText()), `message ${await err.innerText()}`);
+      throw new Skip("the server's jobs have no working directory, so it refuses files (its 400 was checked)");
     }
     assert(outcome === "success", `outcome ${outcome}: ${await page.getByTestId("output-done").innerText()}`);
     const raw = await rawResult(page);
@@ -636,7 +638,7 @@ test("Files: drop on the editor attaches (the script is untouched); over 100 fil
 test("Files: PNG and SVG outputs render inline, a symlink is listed as skipped; dark screenshot", async () => {
   const { context, page, problems } = await open({ colorScheme: "dark" });
   try {
-    if ((await serverProfile()) === "chroot") throw new Skip("the server runs the chroot profile, which has no outputs/");
+    if (!(await serverTakesFiles())) throw new Skip("the server's jobs have no working directory, so no outputs/");
     const script = [
       "import base64",
       "import os",

@@ -132,6 +132,7 @@ export function App() {
 
   const running = run.status === "running";
   const profile = health.kind === "up" ? health.health.profile : undefined;
+  const takesFiles = health.kind === "up" ? health.health.files !== false : true;
 
   return (
     <div className="app">
@@ -234,6 +235,7 @@ export function App() {
             files={files}
             error={filesError}
             profile={profile}
+            takesFiles={takesFiles}
             onAdd={(list) => void addFiles(list)}
             onRemove={(name) => {
               setFilesError(null);

@@ -16,8 +16,10 @@ export function FilesPane(props: {
   files: readonly AttachedFile[];
   /** Why the last addition was refused or failed, if it was. */
   error: string | null;
-  /** The active sandbox profile, from /healthz (chroot refuses files). */
+  /** The active sandbox profile, from /healthz. */
   profile?: string;
+  /** From /healthz `files`: false where jobs have no working directory. */
+  takesFiles: boolean;
   onAdd(files: File[]): void;
   onRemove(name: string): void;
   onClear(): void;
@@ -85,9 +87,10 @@ export function FilesPane(props: {
             {error}
           </p>
         )}
-        {props.profile === "chroot" && files.length > 0 && (
+        {!props.takesFiles && files.length > 0 && (
           <p className="field-error files-error" data-testid="files-profile">
-            This server runs the chroot profile, which refuses requests with files: remove them to run.
+            This server's {props.profile ?? "sandbox"} profile has no working directory for a job and refuses
+            requests with files: remove them to run.
           </p>
         )}
         <p className="help files-help">

@@ -80,6 +80,8 @@ export interface Health {
   mode?: string;
   profile?: string;
   layers?: string[];
+  /** Jobs have a working directory, so requests may carry files. */
+  files?: boolean;
   weaker?: string[];
   pool?: Record<string, number>;
   version?: string;

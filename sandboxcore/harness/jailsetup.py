@@ -228,9 +228,28 @@ def _run_job(fds):
         _setup_failed()
 
 
-def _become_chroot_spare(libc, sock, zygote_pid):
+def _mount_private_tmp(libc, tmp_bytes, uid):
+    """The job's own size-capped /tmp (chroot profile, where the server
+    started the jail in a user and mount namespace of its own): with the
+    mount flags the policy's mount_private_tmp allows, and no others."""
+    libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+               ("size=%d,mode=0700,uid=%d,gid=%d" % (tmp_bytes, uid, uid)).encode())
+
+
+def _become_chroot_jail(tmp_bytes):
+    """A single-use jail's set-up in the chroot profile with a private /tmp:
+    mount it, then give up the capability that did it and deny what a job
+    never needs, as the fork server's children do."""
+    libc = _Libc()
+    _mount_private_tmp(libc, tmp_bytes, os.getuid())
+    libc.clear_capabilities()
+    libc.install_filter(_bpf_program(True, os.getpid()))
+
+
+def _become_chroot_spare(libc, sock, zygote_pid, tmp_bytes):
     """Runs in a forked child (chroot mode, where the host gives no
-    namespaces): it is the job itself. Never returns."""
+    namespaces): it is the job itself. Never returns. With tmp_bytes, it
+    first takes a mount namespace and a /tmp of its own."""
     import signal
 
     try:
@@ -252,6 +271,9 @@ def _become_chroot_spare(libc, sock, zygote_pid):
         # checks (kill, prlimit, F_SETOWN, sched_*, setpriority) then keep
         # it away from the zygote, the spares and every other job.
         uid = int(job["uid"])
+        if tmp_bytes:
+            libc.unshare(CLONE_NEWNS)
+            _mount_private_tmp(libc, tmp_bytes, uid)
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)

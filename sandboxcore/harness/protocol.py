@@ -1,7 +1,8 @@
 # The harness runs inside the jail, before and around the user's script.
 #
 # It has two modes, chosen by argv[1]:
-#   "job":    a single-use jail. argv[2:] are modules to import first.
+#   "job":    a single-use jail. argv[2] is the size of the /tmp it mounts
+#             itself (0: none to mount), argv[3:] are modules to import first.
 #   "zygote": a fork server (see the zygote section below). It imports the
 #             modules once and forks one child per execution; each child then
 #             follows exactly the "job" protocol below on its own fds.

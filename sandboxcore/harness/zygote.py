@@ -81,7 +81,7 @@ def serve_zygote(chroot_mode, threads_only, spares_wanted, tmp_bytes, preload):
         if chroot_mode:
             pid = os.fork()
             if pid == 0:
-                _become_chroot_spare(libc, theirs.detach(), zygote_pid)
+                _become_chroot_spare(libc, theirs.detach(), zygote_pid, tmp_bytes)
         else:
             sync_r, sync_w = os.pipe()
             pid = libc.clone_into_namespaces(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
