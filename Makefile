@@ -13,7 +13,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X python-api/function.version=$(VERSION)
 
 .PHONY: all setup deps pytools rootfs client build run test test-go test-client test-e2e test-gvisor \
-	test-terraform image lint bench bench-cgroups bench-encode bench-http loadtest clean
+	test-terraform image lint bench bench-cgroups bench-encode bench-http bench-gvisor loadtest clean
 
 all: build
 
@@ -89,6 +89,11 @@ bench-encode: rootfs
 # Throughput and latency through HTTP, fork vs warm vs cold (issue 6).
 bench-http: setup build
 	$(GO) run ./cmd/benchcompare -server bin/server -rootfs $(ROOTFS) -out $(BUILD)/bench/bench-http.json
+
+# The same table for the image under gVisor (gen1-like settings), with the
+# host's fork path measured in the same run as the reference (issue 14).
+bench-gvisor: setup build image
+	SANDBOX_ROOTFS=$(ROOTFS) bash infra/image/bench-gvisor.sh
 
 # Closed-loop load against a server already running on $(PORT).
 loadtest:

@@ -9,6 +9,15 @@
 //
 //	go run ./cmd/benchcompare -server bin/server -rootfs build/rootfs
 //
+// With -launch, each executor's server is started by a command instead
+// (issue 14: the image under gVisor, infra/image/bench-gvisor.sh), and -host
+// measures bin/server on this host too, in the same run, so that the
+// launched environment's cost is a ratio of figures taken minutes apart
+// rather than on different days:
+//
+//	go run ./cmd/benchcompare -launch 'bash infra/image/bench-gvisor.sh launch' \
+//		-launch-name gvisor -host fork -server bin/server -rootfs build/rootfs
+//
 // Every server listens on a free port and is only ever addressed through
 // 127.0.0.1. Every server is stopped (SIGTERM, then SIGKILL to its
 // process group) before the command returns, on failure and on Ctrl-C
@@ -59,6 +68,12 @@ type options struct {
 	executors, scripts          []string
 	clientLevels                []int // 0: the server's slot count
 	duration, warmup, maxTotal  time.Duration
+	// launch, when set, starts the -executors' servers instead of
+	// -server; their cells are in environment launchName. hostExecutors
+	// are then measured with -server too, before them.
+	launch        []string
+	launchName    string
+	hostExecutors []string
 }
 
 // Output is the JSON file's content.
@@ -70,8 +85,10 @@ type Output struct {
 	WarmupS    float64           `json:"warmup_s"`
 	Scripts    map[string]string `json:"scripts"`
 	Executors  []ExecutorInfo    `json:"executors"`
+	Launch     string            `json:"launch,omitempty"`
 	Cells      []Cell            `json:"cells"`
 	Targets    []Target          `json:"targets"`
+	Goals      []Goal            `json:"goals,omitempty"`
 	Failures   []string          `json:"failures,omitempty"`
 	TotalTimeS float64           `json:"total_time_s"`
 }
@@ -86,6 +103,7 @@ type HostInfo struct {
 
 // ExecutorInfo is what the server said about itself when it was ready.
 type ExecutorInfo struct {
+	Env        string  `json:"env,omitempty"`
 	Executor   string  `json:"executor"`
 	Profile    string  `json:"profile"`
 	Slots      int     `json:"slots"`
@@ -120,24 +138,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "benchcompare: %d CPUs, load average at start %.2f %.2f %.2f; %v per cell after %v warm-up\n",
 		out.Host.CPUs, out.Host.LoadStart[0], out.Host.LoadStart[1], out.Host.LoadStart[2], opts.duration, opts.warmup)
 
-	for _, e := range opts.executors {
+	launched := len(opts.launch) > 0
+	if launched {
+		out.Launch = strings.Join(opts.launch, " ")
+	}
+	for _, st := range plan(opts) {
+		name := cellLabel(st.l.env, st.executor, launched)
 		if ctx.Err() != nil {
-			out.Failures = append(out.Failures, fmt.Sprintf("%s: not run: %v", e, context.Cause(ctx)))
+			out.Failures = append(out.Failures, fmt.Sprintf("%s: not run: %v", name, context.Cause(ctx)))
 			continue
 		}
-		info, cells, err := benchExecutor(ctx, opts, e, stdout)
+		info, cells, err := benchExecutor(ctx, opts, st, stdout)
 		if info.Executor != "" {
 			out.Executors = append(out.Executors, info)
 		}
 		out.Cells = append(out.Cells, cells...)
 		if err != nil {
-			fmt.Fprintf(stderr, "benchcompare: %s: %v\n", e, err)
-			out.Failures = append(out.Failures, fmt.Sprintf("%s: %v", e, err))
+			fmt.Fprintf(stderr, "benchcompare: %s: %v\n", name, err)
+			out.Failures = append(out.Failures, fmt.Sprintf("%s: %v", name, err))
 		}
 	}
 
 	fillRatios(out.Cells)
 	out.Targets = checkTargets(issueTargets, out.Cells)
+	if launched {
+		out.Goals = checkGoals(issue14Goals(opts.launchName), out.Cells)
+	}
 	out.Host.LoadEnd, _ = loadAvg()
 	out.TotalTimeS = time.Since(out.Started).Seconds()
 
@@ -146,7 +172,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "benchcompare: %v\n", err)
 		return 1
 	}
-	writeTargets(stdout, out.Targets)
+	switch {
+	case !launched:
+		writeTargets(stdout, "issue 6 targets (fast path, 2 cores)", out.Targets)
+	case len(opts.hostExecutors) > 0:
+		writeTargets(stdout, "issue 6 targets, on the host (fast path, 2 cores)", out.Targets)
+	}
+	if launched {
+		if err := writeGoals(stdout, opts.launchName, out.Goals); err != nil {
+			fmt.Fprintf(stderr, "benchcompare: %v\n", err)
+			return 1
+		}
+	}
 	fmt.Fprintf(stdout, "\nload average at end %.2f %.2f %.2f; total %.0f s\n",
 		out.Host.LoadEnd[0], out.Host.LoadEnd[1], out.Host.LoadEnd[2], out.TotalTimeS)
 
@@ -158,7 +195,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	failed := len(out.Failures) > 0
 	for _, c := range out.Cells {
 		if c.Errors > 0 {
-			fmt.Fprintf(stderr, "benchcompare: %s/%s: %d of %d requests did not get a 200: %v\n", c.Executor, c.Script, c.Errors, c.Requests, c.ByCode)
+			fmt.Fprintf(stderr, "benchcompare: %s/%s: %d of %d requests did not get a 200: %v\n", cellLabel(c.Env, c.Executor, launched), c.Script, c.Errors, c.Requests, c.ByCode)
 			failed = true
 		}
 	}
@@ -172,8 +209,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("benchcompare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
-	var executors, scripts, clients string
+	var executors, scripts, clients, launch, hostExecutors string
 	fs.StringVar(&o.server, "server", "bin/server", "the bin/server binary to start")
+	fs.StringVar(&launch, "launch", "", "start each of -executors' servers with this command (split at spaces, no shell) instead of -server; "+
+		"it gets SANDBOX_EXECUTOR and PORT in its environment, must serve on 127.0.0.1:$PORT, and must be gone, with all it started, once it exits after SIGTERM")
+	fs.StringVar(&o.launchName, "launch-name", "launched", "with -launch: the environment's name in the table, the JSON and the log file names")
+	fs.StringVar(&hostExecutors, "host", "", "with -launch: executors to measure with -server on this host too, first, as the same run's reference (e.g. fork)")
 	fs.StringVar(&o.rootfs, "rootfs", os.Getenv("SANDBOX_ROOTFS"), "runtime tree (SANDBOX_ROOTFS); default $SANDBOX_ROOTFS, else build/rootfs")
 	fs.StringVar(&o.out, "out", "build/bench/bench-http.json", "where to write the JSON results")
 	fs.StringVar(&o.logDir, "logdir", "", "where the servers' logs go (default: the -out directory)")
@@ -199,6 +240,19 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.clientLevels, err = parseCounts(clients); err != nil {
 		return o, fmt.Errorf("-c: %w", err)
 	}
+	o.launch = strings.Fields(launch)
+	if strings.TrimSpace(hostExecutors) != "" {
+		if len(o.launch) == 0 {
+			return o, errors.New("-host needs -launch: without it every executor already runs on the host")
+		}
+		if o.hostExecutors, err = parseList(hostExecutors, allExecutors); err != nil {
+			return o, fmt.Errorf("-host: %w", err)
+		}
+	}
+	// The name goes into log file names and must not pass for the host.
+	if len(o.launch) > 0 && !validEnvName(o.launchName) {
+		return o, fmt.Errorf("-launch-name %q: want lower-case letters, digits and '-', not \"host\"", o.launchName)
+	}
 	switch {
 	case o.duration <= 0 || o.duration > 5*time.Minute:
 		return o, errors.New("-d must be positive and at most 5m")
@@ -206,6 +260,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-warmup must be between 0 and 1m")
 	case o.maxTotal <= 0 || o.maxTotal > time.Hour:
 		return o, errors.New("-max-total must be positive and at most 1h")
+	}
+	if o.logDir == "" {
+		o.logDir = filepath.Dir(o.out)
+	}
+	if len(o.launch) > 0 && len(o.hostExecutors) == 0 {
+		return o, nil // bin/server is not started: no need for it or its tree
 	}
 	if o.rootfs == "" {
 		o.rootfs = "build/rootfs"
@@ -219,26 +279,70 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if fi, err := os.Stat(o.server); err != nil || fi.IsDir() {
 		return o, fmt.Errorf("-server %s: not a file (run make build)", o.server)
 	}
-	if o.logDir == "" {
-		o.logDir = filepath.Dir(o.out)
-	}
 	return o, nil
+}
+
+// validEnvName accepts a -launch-name: it becomes part of file names and
+// must not be mistaken for the host in the table.
+func validEnvName(name string) bool {
+	if name == "" || name == "host" {
+		return false
+	}
+	for _, r := range name {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// step is one server of the run: an executor in an environment, with
+// the name of its log file.
+type step struct {
+	l        launcher
+	executor string
+	log      string
+}
+
+// plan lists the servers to start, in order. A host-only run keeps its
+// log names (server-fork.log); with -launch every name says its
+// environment, and the host reference comes first.
+func plan(opts options) []step {
+	host := launcher{env: hostEnv, argv: []string{opts.server}, rootfs: opts.rootfs, grace: 15 * time.Second}
+	var steps []step
+	if len(opts.launch) == 0 {
+		for _, e := range opts.executors {
+			steps = append(steps, step{host, e, "server-" + e + ".log"})
+		}
+		return steps
+	}
+	for _, e := range opts.hostExecutors {
+		steps = append(steps, step{host, e, "server-host-" + e + ".log"})
+	}
+	// A launcher stops a container: the server's own shutdown (up to
+	// SHUTDOWN_TIMEOUT, 9 s by default), then the sandbox's teardown.
+	l := launcher{env: opts.launchName, argv: opts.launch, grace: time.Minute}
+	for _, e := range opts.executors {
+		steps = append(steps, step{l, e, "server-" + opts.launchName + "-" + e + ".log"})
+	}
+	return steps
 }
 
 // benchExecutor starts one server and measures every script on it. The
 // server is stopped before it returns.
-func benchExecutor(ctx context.Context, opts options, executor string, stdout io.Writer) (info ExecutorInfo, cells []Cell, err error) {
+func benchExecutor(ctx context.Context, opts options, st step, stdout io.Writer) (info ExecutorInfo, cells []Cell, err error) {
+	executor := st.executor
 	if err := os.MkdirAll(opts.logDir, 0o755); err != nil {
 		return info, nil, fmt.Errorf("log directory: %w", err)
 	}
-	logPath := filepath.Join(opts.logDir, "server-"+executor+".log")
+	logPath := filepath.Join(opts.logDir, st.log)
 	t0 := time.Now()
-	srv, err := startServer(opts.server, opts.rootfs, executor, logPath)
+	srv, err := startServer(st.l, executor, logPath)
 	if err != nil {
 		return info, nil, err
 	}
 	defer func() {
-		if serr := srv.stop(15 * time.Second); serr != nil && err == nil {
+		if serr := srv.stop(st.l.grace); serr != nil && err == nil {
 			err = serr
 		}
 	}()
@@ -249,7 +353,7 @@ func benchExecutor(ctx context.Context, opts options, executor string, stdout io
 	if h.Executor != "" && h.Executor != executor {
 		return info, nil, fmt.Errorf("server reports executor %q, want %q", h.Executor, executor)
 	}
-	info = ExecutorInfo{Executor: executor, Profile: h.Profile, Slots: h.Pool.Slots,
+	info = ExecutorInfo{Env: st.l.env, Executor: executor, Profile: h.Profile, Slots: h.Pool.Slots,
 		WarmTarget: h.Pool.WarmTarget, ReadyS: time.Since(t0).Seconds(), Log: logPath}
 	levels := make([]int, 0, len(opts.clientLevels))
 	for _, n := range opts.clientLevels {
@@ -261,11 +365,11 @@ func benchExecutor(ctx context.Context, opts options, executor string, stdout io
 		}
 	}
 	fmt.Fprintf(stdout, "%s: profile %s, %d slots, warm target %d, ready in %.1f s; clients %v\n",
-		label(executor), h.Profile, h.Pool.Slots, h.Pool.WarmTarget, info.ReadyS, levels)
+		cellLabel(st.l.env, executor, len(opts.launch) > 0), h.Profile, h.Pool.Slots, h.Pool.WarmTarget, info.ReadyS, levels)
 
 	for _, name := range opts.scripts {
 		for _, clients := range levels {
-			c, err := benchCell(ctx, srv, opts, executor, name, clients)
+			c, err := benchCell(ctx, srv, opts, st.l.env, executor, name, clients)
 			if err != nil {
 				return info, cells, fmt.Errorf("%s with %d clients: %w", name, clients, err)
 			}
@@ -277,7 +381,7 @@ func benchExecutor(ctx context.Context, opts options, executor string, stdout io
 	return info, cells, nil
 }
 
-func benchCell(ctx context.Context, srv *server, opts options, executor, name string, clients int) (Cell, error) {
+func benchCell(ctx context.Context, srv *server, opts options, env, executor, name string, clients int) (Cell, error) {
 	w := workloads[name]
 	// Each script starts from full warm capacity, as the first did.
 	if _, err := srv.waitReady(ctx, time.Minute); err != nil {
@@ -314,7 +418,7 @@ func benchCell(ctx context.Context, srv *server, opts options, executor, name st
 		return Cell{}, fmt.Errorf("server exited during the measurement: %v", srv.waitErr)
 	default:
 	}
-	c := newCell(executor, name, rep)
+	c := newCell(env, executor, name, rep)
 	if ok := rep.ByStatus[http.StatusOK]; ok > 0 && cpuErr == nil && cpuErr2 == nil {
 		c.HostCPUMsPerExec = float64((cpu1 - cpu0).Microseconds()) / 1000 / float64(ok)
 	}

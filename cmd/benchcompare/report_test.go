@@ -14,7 +14,7 @@ func TestNewCellCountsEveryNon200AsError(t *testing.T) {
 	rep := loadgen.Report{Clients: 2, Elapsed: 10 * time.Second, Requests: 107,
 		ByStatus: map[int]int{200: 100, 429: 3, 500: 1}, Errors: 3, Throughput: 10,
 		P50: 1500 * time.Microsecond, P99: 9 * time.Millisecond}
-	c := newCell("fork", "hello", rep)
+	c := newCell("", "fork", "hello", rep)
 	if c.Errors != 7 {
 		t.Errorf("errors %d, want 7 (3 transport + 429 + 500 + ...)", c.Errors)
 	}
@@ -187,7 +187,7 @@ func TestParseList(t *testing.T) {
 
 func TestWriteTargets(t *testing.T) {
 	var b bytes.Buffer
-	writeTargets(&b, []Target{
+	writeTargets(&b, "issue 6 targets (fast path, 2 cores)", []Target{
 		{Name: "a", Measured: true, AtCount: 1, Value: 4.5, Met: true},
 		{Name: "b", Measured: true, AtCount: 2, Value: 54.65},
 		{Name: "c"},

@@ -27,21 +27,44 @@ type server struct {
 	waitErr error
 }
 
-// startServer runs bin at a free loopback port with the given executor.
-// The caller must call stop, whatever happens next.
-func startServer(bin, rootfs, executor, logPath string) (*server, error) {
+// launcher says how one environment's servers are started: bin/server
+// itself on this host, or a -launch command that serves the same API from
+// somewhere else (the image under gVisor) on the loopback port it is given.
+type launcher struct {
+	// env names the environment in the cells; hostEnv for bin/server
+	// run directly.
+	env  string
+	argv []string
+	// rootfs is SANDBOX_ROOTFS for bin/server on the host; a launcher
+	// brings its own runtime tree, so it gets none.
+	rootfs string
+	// grace is how long stop waits after SIGTERM before it kills the
+	// process group: a launcher also has to tear its container down.
+	grace time.Duration
+}
+
+// startServer starts l's server at a free loopback port with the given
+// executor. The caller must call stop, whatever happens next.
+func startServer(l launcher, executor, logPath string) (*server, error) {
+	if len(l.argv) == 0 {
+		return nil, errors.New("start server: no command")
+	}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	logf, err := os.Create(logPath)
+	// O_APPEND: the log has several writers (a launcher and what it
+	// starts), and gVisor's sentry writes a container's output with
+	// pwrite at an offset of its own, which only O_APPEND keeps from
+	// overwriting the other writers' lines.
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("server log: %w", err)
 	}
 	// No CommandContext: cancellation must go through stop's SIGTERM, so
 	// the server closes its jails instead of being killed mid-way.
-	cmd := exec.Command(bin)
-	cmd.Env = serverEnv(os.Environ(), port, rootfs, executor)
+	cmd := exec.Command(l.argv[0], l.argv[1:]...)
+	cmd.Env = serverEnv(os.Environ(), port, l.rootfs, executor)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		// Its own process group, so stop can reach every jail it left.
@@ -51,7 +74,7 @@ func startServer(bin, rootfs, executor, logPath string) (*server, error) {
 	}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+		return nil, fmt.Errorf("start %s: %w", l.argv[0], err)
 	}
 	s := &server{cmd: cmd, url: "http://127.0.0.1:" + strconv.Itoa(port), log: logf, exited: make(chan struct{})}
 	go func() {
@@ -64,7 +87,7 @@ func startServer(bin, rootfs, executor, logPath string) (*server, error) {
 // serverEnv is the parent's environment with the benchmark's settings.
 // API keys are dropped: the benchmark sends none. Everything else
 // (MAX_CONCURRENCY, QUEUE_SIZE, WARM_JAILS, ...) passes through so an
-// operator can tune the run.
+// operator can tune the run. An empty rootfs sets no SANDBOX_ROOTFS.
 func serverEnv(parent []string, port int, rootfs, executor string) []string {
 	drop := map[string]bool{"PORT": true, "SANDBOX_ROOTFS": true, "SANDBOX_EXECUTOR": true, "API_KEYS": true, "FUNCTION_TARGET": true}
 	env := make([]string, 0, len(parent)+3)
@@ -74,7 +97,11 @@ func serverEnv(parent []string, port int, rootfs, executor string) []string {
 			env = append(env, kv)
 		}
 	}
-	return append(env, "PORT="+strconv.Itoa(port), "SANDBOX_ROOTFS="+rootfs, "SANDBOX_EXECUTOR="+executor)
+	env = append(env, "PORT="+strconv.Itoa(port))
+	if rootfs != "" {
+		env = append(env, "SANDBOX_ROOTFS="+rootfs)
+	}
+	return append(env, "SANDBOX_EXECUTOR="+executor)
 }
 
 func freePort() (int, error) {

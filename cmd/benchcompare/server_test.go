@@ -148,7 +148,7 @@ func TestStopKillsTheWholeGroup(t *testing.T) {
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	s, err := startServer(script, dir, "fork", filepath.Join(dir, "server.log"))
+	s, err := startServer(launcher{argv: []string{script}, rootfs: dir}, "fork", filepath.Join(dir, "server.log"))
 	if err != nil {
 		t.Fatal(err)
 	}

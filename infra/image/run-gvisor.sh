@@ -33,6 +33,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
+# shellcheck source=infra/image/gvisor-bundle.sh
+. infra/image/gvisor-bundle.sh
 
 tag=${1:-python-api:test}
 out=$repo/build/image/gvisor
@@ -47,7 +49,7 @@ attack_run=${GVISOR_ATTACK_RUN:-^TestAttack.*/chroot$}
 # in config.json.
 extra_env=${GVISOR_ENV:-}
 runsc_bin=$(bash infra/setup/runsc.sh)
-runsc=("$runsc_bin" --root "$state" --network=host --ignore-cgroups)
+runsc=("$runsc_bin" --root "$state" "${gvisor_runsc_flags[@]}")
 # GVISOR_DEBUG=1: gVisor's debug log and a strace of every syscall in the
 # sandbox, in build/image/gvisor/runsc-debug/ (large; for diagnosing a hang).
 if [ "${GVISOR_DEBUG:-0}" = 1 ]; then
@@ -57,21 +59,12 @@ fi
 t0=$SECONDS
 log() { printf 'run-gvisor [%3ds]: %s\n' $((SECONDS - t0)) "$*" >&2; }
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-port=${GVISOR_PORT:-$(free_port)}
+port=${GVISOR_PORT:-$(gvisor_free_port)}
 
 podman image exists "$tag" || { log "image $tag not found: run infra/image/build-image.sh first"; exit 1; }
 
 server_pid=
-# unmount_state releases what runsc leaves mounted in its state directory
-# (a current runsc binds a "null-netns" there), so that it can be removed.
-unmount_state() {
-	if [ -d "$state" ]; then
-		findmnt -rn -o TARGET | grep -F "$state/" | sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
-	fi
-}
+unmount_state() { gvisor_unmount_state "$state"; }
 
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
@@ -93,9 +86,7 @@ unmount_state
 rm -rf "$bundle" "$state" "$out/runsc-debug"
 mkdir -p "$bundle/rootfs" "$state"
 log "exporting $tag into $bundle/rootfs"
-ctr=$(podman create --quiet "$tag")
-podman export "$ctr" | tar -C "$bundle/rootfs" --numeric-owner -xpf -
-podman rm --force "$ctr" >/dev/null
+gvisor_export "$tag" "$bundle/rootfs"
 
 # The attack tests are compiled here and put beside (not inside) the sandbox
 # runtime tree, so they run in the same gVisor container as the server.
@@ -103,38 +94,16 @@ log "compiling sandboxcore tests"
 mkdir -p "$bundle/rootfs/opt/python-api-tests"
 CGO_ENABLED=0 go test -c -o "$bundle/rootfs/opt/python-api-tests/sandboxcore.test" ./sandboxcore
 
-(cd "$bundle" && "$runsc_bin" spec)
-env_json=$(podman image inspect --format '{{json .Config.Env}}' "$tag")
-entry_json=$(podman image inspect --format '{{json .Config.Entrypoint}}' "$tag")
-python3 - "$bundle" "$port" "$env_json" "$entry_json" "$extra_env" <<'EOF'
-import json, sys
-bundle, port, env, entry = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
-extra = sys.argv[5].split()
-# Docker's default capability set: what a container gets without --privileged.
-caps = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
-        "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
-        "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]
-assert "CAP_SYS_ADMIN" not in caps
-capset = {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": [], "ambient": []}
-overridden = {"PORT"} | {e.split("=", 1)[0] for e in extra}
-env = [e for e in env if e.split("=", 1)[0] not in overridden]
-env += ["PORT=" + port, "K_SERVICE=python-api", "K_REVISION=gvisor-test"] + extra
-with open(bundle + "/config.json") as f:
-    cfg = json.load(f)
-cfg["process"].update(args=entry, env=env, cwd="/", terminal=False,
-                      user={"uid": 0, "gid": 0}, capabilities=capset,
-                      rlimits=[{"type": "RLIMIT_NOFILE", "hard": 65536, "soft": 65536}])
-cfg["root"]["readonly"] = False  # Cloud Run's root filesystem is writable (in memory)
-cfg["hostname"] = "localhost"
-# --network=host: no network namespace of its own.
-cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "network"]
-with open(bundle + "/config.json", "w") as f:
-    json.dump(cfg, f, indent=1)
+gvisor_config "$bundle" "$runsc_bin" "$tag" "$port" "$extra_env"
 # The attack tests run with the same identity and capabilities as the server.
-proc = {"args": ["/opt/python-api-tests/sandboxcore.test"], "env": env + ["HOME=/root", "TMPDIR=/tmp"],
-        "cwd": "/opt/python-api-tests", "terminal": False, "user": {"uid": 0, "gid": 0},
-        "capabilities": capset, "rlimits": cfg["process"]["rlimits"]}
-with open(bundle + "/attack-process.json", "w") as f:
+python3 - "$bundle" <<'EOF'
+import json, sys
+with open(sys.argv[1] + "/config.json") as f:
+    p = json.load(f)["process"]
+proc = {"args": ["/opt/python-api-tests/sandboxcore.test"], "env": p["env"] + ["HOME=/root", "TMPDIR=/tmp"],
+        "cwd": "/opt/python-api-tests", "terminal": False, "user": p["user"],
+        "capabilities": p["capabilities"], "rlimits": p["rlimits"]}
+with open(sys.argv[1] + "/attack-process.json", "w") as f:
     json.dump(proc, f, indent=1)
 EOF
 
