@@ -79,7 +79,13 @@ def _apply_limits(limits):
     cpu = limits.get("cpu_seconds", 0)
     if cpu:
         # Soft limit sends SIGXCPU; the hard limit one second later SIGKILL.
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_used + cpu, cpu_used + cpu + 1))
+        # Never above the hard limit NsJail set (raising it fails): on a
+        # slow host the preload may have used more than its allowance.
+        hard = cpu_used + cpu + 1
+        _, hard_now = resource.getrlimit(resource.RLIMIT_CPU)
+        if hard_now != resource.RLIM_INFINITY:
+            hard = min(hard, hard_now)
+        resource.setrlimit(resource.RLIMIT_CPU, (min(cpu_used + cpu, hard), hard))
     cap(resource.RLIMIT_AS, limits.get("memory_bytes", 0))
     cap(resource.RLIMIT_FSIZE, limits.get("file_size_bytes", 0))
     cap(resource.RLIMIT_NOFILE, limits.get("open_files", 0))
