@@ -307,6 +307,8 @@ func newChrootProfile(rootfs string, uids *uidPool) *profile {
 	} else {
 		p.workdir = true
 		p.layers = append(p.layers, "user_ns", "mount_ns", "private_tmpfs_noexec")
+		p.forkWeaker = append(p.forkWeaker, "fork executor: the fork server also holds CAP_SYS_ADMIN in the user "+
+			"namespace the server made for it (only to mount each job's /tmp, with the flags its policy allows)")
 	}
 	p.forkLayers = append(append([]string{}, p.layers...), "fork_server_single_use_children")
 	p.probeFork = func(uids *uidPool) error { return probeJobUIDSwitch(rootfs, uids, p.workdir) }

@@ -41,6 +41,7 @@ type health struct {
 	Mode    string   `json:"mode"`
 	Profile string   `json:"profile"`
 	Layers  []string `json:"layers"`
+	Files   bool     `json:"files"`
 	Weaker  []string `json:"weaker"`
 }
 
@@ -76,6 +77,10 @@ type execResult struct {
 		Message string `json:"message"`
 	} `json:"error"`
 	Profile string `json:"profile"`
+	Files   []struct {
+		Name    string `json:"name"`
+		Content []byte `json:"content"`
+	} `json:"files"`
 }
 
 func execute(t *testing.T, script string) execResult {
@@ -146,6 +151,36 @@ def main():
 	}
 	if r.Profile != "chroot" && os.Getenv("EXPECT_PROFILE") == "" {
 		t.Errorf("executed in profile %q", r.Profile)
+	}
+}
+
+// A data analyst's request as the IDE sends it, under gVisor: a CSV in, a
+// summary and a matplotlib plot out (the chroot profile's private /tmp).
+func TestFilesAndPlotUnderGVisor(t *testing.T) {
+	if h := getHealth(t); !h.Files {
+		t.Fatalf("/healthz says jobs have no working directory here: layers %v, weaker %v", h.Layers, h.Weaker)
+	}
+	status, r := post(t, serverURL(t).JoinPath("/execute").String(), "application/json", map[string]any{
+		"timeout_ms": 30000,
+		"files":      []map[string]any{{"name": "data.csv", "content": []byte("city,sales\nParis,3\nOslo,5\nParis,4\n")}},
+		"script": `import matplotlib.pyplot as plt
+import pandas as pd
+def main():
+    df = pd.read_csv("data.csv").groupby("city", as_index=False)["sales"].sum()
+    df.to_csv("outputs/summary.csv", index=False)
+    df.plot.bar(x="city", y="sales")
+    plt.savefig("outputs/sales.png")
+    return len(df)
+`})
+	if status != http.StatusOK || r.Error != nil || string(r.Result) != "2" {
+		t.Fatalf("status %d, result %s, error %+v, stderr %s", status, r.Result, r.Error, r.Stderr)
+	}
+	got := map[string]string{}
+	for _, f := range r.Files {
+		got[f.Name] = string(f.Content)
+	}
+	if got["summary.csv"] != "city,sales\nOslo,5\nParis,7\n" || !strings.HasPrefix(got["sales.png"], "\x89PNG") {
+		t.Errorf("files: %d returned, summary %q, png %d bytes", len(r.Files), got["summary.csv"], len(got["sales.png"]))
 	}
 }
 

@@ -43,7 +43,7 @@ state=$out/runsc-state
 id=python-api-gvisor-$$
 expect_profile=${EXPECT_PROFILE:-chroot}
 http_tests=${GVISOR_HTTP_TESTS-./function/e2e/}  # set it empty to skip
-attack_run=${GVISOR_ATTACK_RUN:-^TestAttack.*/chroot$}
+attack_run=${GVISOR_ATTACK_RUN:-^(TestAttack.*|TestFilesInAndOut|TestPlotToOutputs)/chroot$}
 # Extra KEY=VALUE pairs (space-separated) for the server and the attack
 # tests, e.g. GVISOR_ENV="SANDBOX_EXECUTOR=warm". Nothing secret: they end up
 # in config.json.
