@@ -181,8 +181,9 @@ class _Libc:
         data = (c.c_uint32 * 6)()
         self.check(self.lib.capset(header, data), "capset")
 
-    def install_filter(self, program):
-        """program: _bpf_program's (code, length)."""
+    def load_filter(self, program):
+        """program: _bpf_program's (code, length), made ready to install
+        (a fork-server child does this before its job comes)."""
         c = self.ctypes
         code, n = program
         buf = c.create_string_buffer(code, len(code))
@@ -190,7 +191,12 @@ class _Libc:
         class Prog(c.Structure):
             _fields_ = [("len", c.c_ushort), ("filter", c.c_void_p)]
 
-        prog = Prog(n, c.addressof(buf))
+        return Prog(n, c.addressof(buf)), buf
+
+    def install_filter(self, program):
+        """program: _bpf_program's (code, length), or load_filter's."""
+        c = self.ctypes
+        prog, _buf = self.load_filter(program) if isinstance(program[0], bytes) else program
         # NsJail set it already; a filter must never depend on that.
         self.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         self.check(self.lib.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, c.byref(prog), 0, 0), "seccomp")
@@ -223,7 +229,7 @@ def _run_job(fds):
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
         os.closerange(4, 65536)
-        serve_request()
+        serve_request(prepared=True)
     except BaseException:
         _setup_failed()
 
@@ -266,6 +272,9 @@ def _become_chroot_spare(libc, sock, zygote_pid, tmp_bytes):
         sock = _move_high([sock])[0]
         os.dup2(sock, 0)
         os.closerange(3, 65536)
+        # Built before the job comes: it depends only on this pid.
+        program = libc.load_filter(_bpf_program(True, os.getpid()))
+        prepare_request()
         job, fds = _receive_job(0)
         # The job's own host uid, leased by Go: the kernel's permission
         # checks (kill, prlimit, F_SETOWN, sched_*, setpriority) then keep
@@ -282,7 +291,7 @@ def _become_chroot_spare(libc, sock, zygote_pid, tmp_bytes):
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != zygote_pid:
             _os_exit(255)
-        libc.install_filter(_bpf_program(True, os.getpid()))
+        libc.install_filter(program)
     except BaseException:
         _setup_failed()
     _run_job(fds)
@@ -324,6 +333,7 @@ def _become_cloned_spare(libc, sock, sync_fd, tmp_bytes, last_cap, program):
         os.chdir("/tmp")
         libc.drop_capabilities(last_cap)
         libc.install_filter(program)
+        prepare_request()
         _, fds = _receive_job(0)
     except BaseException:
         _setup_failed()

@@ -45,6 +45,13 @@ def serve_zygote(chroot_mode, threads_only, spares_wanted, tmp_bytes, preload):
     libc = _Libc()
     _preload(preload)
     _warm_up(preload)
+    # Every module a job's harness path imports, imported here once: in a
+    # child each import is a search of the tree, and under gVisor every
+    # lookup and open goes through its file proxy.
+    import mimetypes
+    import resource  # noqa: F401
+
+    mimetypes.init()
     # Objects from the preload never need collecting; freezing them keeps
     # the children's garbage collector from touching (and copying) them.
     gc.collect()
