@@ -15,13 +15,14 @@ import (
 const serverReserveMB = 512
 
 // fitMemory makes what admitted jobs may use together fit the instance:
-// slots × the per-job maximum ≤ the instance's memory less the server's
-// reserve. A maximum that does not fit is lowered (and the default with
-// it), with the reason; one that cannot fit even the runtime is an error.
-func fitMemory(cfg Config, instanceMB int) (Config, string, error) {
+// slots × (the per-job maximum + tmpMB, a job's /tmp where memory_mb does
+// not count it) ≤ the instance's memory less the server's reserve. A
+// maximum that does not fit is lowered (and the default with it), with
+// the reason; one that cannot fit even the runtime is an error.
+func fitMemory(cfg Config, instanceMB, tmpMB int) (Config, string, error) {
 	avail := instanceMB - serverReserveMB
-	perJob := avail / cfg.Slots
-	if cfg.Slots*cfg.Max.MemoryMB <= avail {
+	perJob := avail/cfg.Slots - tmpMB
+	if cfg.Slots*(cfg.Max.MemoryMB+tmpMB) <= avail {
 		return cfg, "", nil
 	}
 	if perJob < MinMemoryMB {
@@ -30,6 +31,9 @@ func fitMemory(cfg Config, instanceMB int) (Config, string, error) {
 	}
 	reason := fmt.Sprintf("MAX_MEMORY_MB lowered from %d to %d: the instance has %d MB, %d slots share what the server's %d MB leave",
 		cfg.Max.MemoryMB, perJob, instanceMB, cfg.Slots, serverReserveMB)
+	if tmpMB > 0 {
+		reason += fmt.Sprintf(", each with its %d MB /tmp beside its memory", tmpMB)
+	}
 	cfg.Max.MemoryMB = perJob
 	cfg.Default.MemoryMB = min(cfg.Default.MemoryMB, perJob)
 	return cfg, reason, nil

@@ -165,15 +165,20 @@ func TestFitMemory(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Slots = 2
 	cfg.Max.MemoryMB, cfg.Default.MemoryMB = 2048, 512
-	got, reason, err := fitMemory(cfg, 2048)
+	got, reason, err := fitMemory(cfg, 2048, 0)
 	if err != nil || got.Max.MemoryMB != 768 || got.Default.MemoryMB != 512 || reason == "" {
 		t.Fatalf("2 GiB instance, 2 slots: max %d default %d, %q, %v", got.Max.MemoryMB, got.Default.MemoryMB, reason, err)
 	}
-	if got, reason, err := fitMemory(cfg, 24<<10); err != nil || got.Max.MemoryMB != 2048 || reason != "" {
+	// A /tmp that memory_mb does not count (chroot profile) is counted beside it.
+	got, reason, err = fitMemory(cfg, 2048, 64)
+	if err != nil || got.Max.MemoryMB != 704 || !strings.Contains(reason, "64 MB /tmp") {
+		t.Fatalf("2 GiB instance, 2 slots, 64 MB /tmp each: max %d, %q, %v", got.Max.MemoryMB, reason, err)
+	}
+	if got, reason, err := fitMemory(cfg, 24<<10, 64); err != nil || got.Max.MemoryMB != 2048 || reason != "" {
 		t.Fatalf("24 GiB: %d, %q, %v", got.Max.MemoryMB, reason, err)
 	}
 	cfg.Slots = 8
-	if _, _, err := fitMemory(cfg, 2048); err == nil {
+	if _, _, err := fitMemory(cfg, 2048, 0); err == nil {
 		t.Fatal("8 slots fit in 2 GiB")
 	}
 }

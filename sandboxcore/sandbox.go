@@ -74,20 +74,26 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	// What admitted jobs may use together must fit the instance.
-	cfg, lowered, err := fitMemory(cfg, instanceMemoryMB())
+	reap := newReaper()
+	prof, err := chooseProfile(ctx, cfg, workDir, uids, reap)
+	if err != nil {
+		os.RemoveAll(workDir)
+		return nil, err
+	}
+	// What admitted jobs may use together must fit the instance. A job's
+	// /tmp is memory too: where no per-job cgroup counts it against its
+	// memory_mb (the chroot profile), it is counted beside it.
+	tmpMB := 0
+	if prof.workdir && !prof.jobCgroups() {
+		tmpMB = cfg.Default.TmpMB
+	}
+	cfg, lowered, err := fitMemory(cfg, instanceMemoryMB(), tmpMB)
 	if err != nil {
 		os.RemoveAll(workDir)
 		return nil, fmt.Errorf("sandbox config: %v: %w", err, ErrUnavailable)
 	}
 	if lowered != "" {
 		cfg.Logger.Warn("sandbox: " + lowered)
-	}
-	reap := newReaper()
-	prof, err := chooseProfile(ctx, cfg, workDir, uids, reap)
-	if err != nil {
-		os.RemoveAll(workDir)
-		return nil, err
 	}
 	launch := &launcher{prof: prof, uids: uids, reap: reap, log: cfg.Logger}
 	if cfg.Executor == ExecutorFork && prof.forkUnavailable != nil {
