@@ -16,7 +16,8 @@ mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /dev/shm
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
-mount -t tmpfs -o mode=1777 tmpfs /tmp
+# /tmp stays the host's, under the overlay like everything else (writes stay
+# in the guest): a checkout under /tmp, as CI may make, must be visible.
 mount -t tmpfs -o mode=755 tmpfs /run
 # The options systemd uses on a unified-hierarchy host.
 mount -t cgroup2 -o nosuid,nodev,noexec,nsdelegate,memory_recursiveprot cgroup2 /sys/fs/cgroup
