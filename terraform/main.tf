@@ -39,9 +39,13 @@ locals {
     M  = 1000000 / 1048576
     G  = 1000000000 / 1048576
   }, local.memory_parts[1]))
-  cpus              = endswith(var.cpu, "m") ? tonumber(trimsuffix(var.cpu, "m")) / 1000 : tonumber(var.cpu)
-  sandbox_slots     = max(1, floor(local.cpus))
-  max_job_memory_mb = floor((local.memory_mib - var.server_memory_reserve_mb) / local.sandbox_slots)
+  cpus          = endswith(var.cpu, "m") ? tonumber(trimsuffix(var.cpu, "m")) / 1000 : tonumber(var.cpu)
+  sandbox_slots = max(1, floor(local.cpus))
+  # On gen1 (gVisor: the chroot profile) no cgroup counts a job's /tmp
+  # against its memory, so the server counts the /tmp (TMP_SIZE_MB, left
+  # at its default of 64) beside it, and so must this.
+  job_tmp_mb        = var.execution_environment == "EXECUTION_ENVIRONMENT_GEN1" ? 64 : 0
+  max_job_memory_mb = floor((local.memory_mib - var.server_memory_reserve_mb) / local.sandbox_slots) - local.job_tmp_mb
   # The server's default per-script memory (512) must not exceed the maximum.
   default_job_memory_mb = min(512, local.max_job_memory_mb)
 

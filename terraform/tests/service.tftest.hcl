@@ -487,6 +487,21 @@ run "sizing_4_cpus_8gi" {
   }
 }
 
+run "sizing_gen1_counts_the_tmp" {
+  command = plan
+
+  variables {
+    cpu                   = "4"
+    memory                = "8Gi"
+    execution_environment = "EXECUTION_ENVIRONMENT_GEN1"
+  }
+
+  assert {
+    condition     = output.sandbox_sizing.max_memory_mb == 1856
+    error_message = "gen1 (chroot profile) must count each slot's 64 MB /tmp: (8192 - 512) / 4 - 64 = 1856 MB, as the server does."
+  }
+}
+
 run "sizing_4_cpus_2gi" {
   command = plan
 
