@@ -159,20 +159,3 @@ func (g *jobGroup) limitUnified(memoryBytes int64, processes int) error {
 	}
 	return writeCgroup(g.pids, "pids.max", strconv.Itoa(processes))
 }
-
-// peakUnified reads memory.peak (Linux 5.19+; memory.current before that,
-// a lower bound) and whether memory.events counted an OOM kill.
-func (g *jobGroup) peakUnified() (bytes int64, oomKilled bool) {
-	bytes, err := readCgroupInt(g.memory, "memory.peak")
-	if err != nil {
-		bytes, _ = readCgroupInt(g.memory, "memory.current")
-	}
-	if data, err := os.ReadFile(filepath.Join(g.memory, "memory.events")); err == nil {
-		for _, line := range strings.Split(string(data), "\n") {
-			if f := strings.Fields(line); len(f) == 2 && f[0] == "oom_kill" && f[1] != "0" {
-				oomKilled = true
-			}
-		}
-	}
-	return bytes, oomKilled
-}

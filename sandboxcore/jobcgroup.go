@@ -118,11 +118,17 @@ func (g *jobGroup) peak() (bytes int64, oomKilled bool) {
 	if g == nil || g.memory == "" {
 		return 0, false
 	}
+	// v2: memory.peak is Linux 5.19+; memory.current, before that, is a
+	// lower bound. Both versions count OOM kills as "oom_kill N".
+	peakFile, eventsFile := "memory.max_usage_in_bytes", "memory.oom_control"
 	if g.unified {
-		return g.peakUnified()
+		peakFile, eventsFile = "memory.peak", "memory.events"
 	}
-	bytes, _ = readCgroupInt(g.memory, "memory.max_usage_in_bytes")
-	if data, err := os.ReadFile(filepath.Join(g.memory, "memory.oom_control")); err == nil {
+	bytes, err := readCgroupInt(g.memory, peakFile)
+	if err != nil && g.unified {
+		bytes, _ = readCgroupInt(g.memory, "memory.current")
+	}
+	if data, err := os.ReadFile(filepath.Join(g.memory, eventsFile)); err == nil {
 		for _, line := range strings.Split(string(data), "\n") {
 			if f := strings.Fields(line); len(f) == 2 && f[0] == "oom_kill" && f[1] != "0" {
 				oomKilled = true

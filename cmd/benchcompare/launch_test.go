@@ -382,40 +382,22 @@ func TestWriteTableMixed(t *testing.T) {
 	cells := gvisorCells()[:3]
 	cells[2].Server = ServerTimes{Lines: 5, HandlerP50Ms: 10, SandboxP50Ms: 7}
 	fillRatios(cells)
-	var b bytes.Buffer
-	if err := writeTable(&b, cells); err != nil {
-		t.Fatal(err)
-	}
-	out := b.String()
-	for _, want := range []string{
+	wantWritten(t, func(b *bytes.Buffer) error { return writeTable(b, cells) },
 		"executor  script  clients  requests  errors  exec/s  p50 ms  p99 ms  exec/s vs (c)  p50 vs (c)  p50 vs host (a)\n",
 		"  host (a) fork   hello        1       100       0   200.0    4.00    0.00              -           -            1.00x\n",
 		"gvisor (a) fork   hello        1       100       0    80.0   12.00    0.00              -           -            3.00x\n",
 		"gvisor (a) fork   hello        1       12.00        10.00         7.00             3.00        2.00",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("table lacks %q:\n%s", want, out)
-		}
-	}
+	)
 }
 
 func TestWriteGoals(t *testing.T) {
 	cells := gvisorCells()
 	cells[7].P50Ms = 300 // cold pandas: only 15x fork's
 	goals := checkGoals(issue14Goals("gvisor"), cells[1:])
-	var b bytes.Buffer
-	if err := writeGoals(&b, "gvisor", goals); err != nil {
-		t.Fatal(err)
-	}
-	out := b.String()
-	for _, want := range []string{
+	wantWritten(t, func(b *bytes.Buffer) error { return writeGoals(b, "gvisor", goals) },
 		"issue 14 goals under gvisor",
 		"hello p50, fork / host fork                 not measured  target <= 3x            (gvisor fork hello 12.00 ms at 1 client / host fork hello -)\n",
 		"pandas p50, cold / fork                     15.00x        target >= 30x  NOT MET  (gvisor cold pandas 300.00 ms at 1 client / gvisor fork pandas 20.00 ms at 1 client)\n",
 		"pandas exec/s every slot busy, fork / cold  10.00x        target >= 10x  met      (gvisor fork pandas 60.00 exec/s at 2 clients / gvisor cold pandas 6.00 exec/s at 2 clients)\n",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("goals lack %q:\n%s", want, out)
-		}
-	}
+	)
 }

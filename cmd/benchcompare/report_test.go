@@ -129,21 +129,26 @@ func TestWriteTable(t *testing.T) {
 		{Executor: "warm", Script: "hello", Clients: 1, Requests: 1, ExecPerSec: 1, P50Ms: 1, P99Ms: 1},
 	}
 	fillRatios(cells)
-	var b bytes.Buffer
-	if err := writeTable(&b, cells); err != nil {
-		t.Fatal(err)
-	}
-	out := b.String()
-	for _, want := range []string{
+	wantWritten(t, func(b *bytes.Buffer) error { return writeTable(b, cells) },
 		"executor  script  clients  requests  errors  exec/s  p50 ms  p99 ms  exec/s vs (c)  p50 vs (c)",
 		"(a) fork  pandas        2      1500       0   100.0    9.50   20.00         25.00x       0.04x",
 		"(c) cold  pandas        2        60       2     4.0  250.00  300.00          1.00x       1.00x",
 		"(b) warm   hello        1         1       0     1.0    1.00    1.00              -           -",
 		// HTTP+proxy is the client's p50 minus the handler's.
 		"(a) fork  pandas        2        9.50         9.00         8.50             0.50        0.50                 0.0               0.0",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("table lacks %q:\n%s", want, out)
+	)
+}
+
+// wantWritten checks that what write writes holds every one of want.
+func wantWritten(t *testing.T, write func(*bytes.Buffer) error, want ...string) {
+	t.Helper()
+	var b bytes.Buffer
+	if err := write(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range want {
+		if !strings.Contains(b.String(), w) {
+			t.Errorf("output lacks %q:\n%s", w, b.String())
 		}
 	}
 }
