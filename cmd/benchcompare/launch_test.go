@@ -292,20 +292,10 @@ func TestFillRatiosPerEnvironment(t *testing.T) {
 	}
 	for i, w := range want {
 		c := cells[i]
-		check := func(name string, got *float64, want float64) {
-			t.Helper()
-			switch {
-			case math.IsNaN(want) && got != nil:
-				t.Errorf("%d %s/%s/%d %s = %v, want none", i, envName(c.Env), c.Script, c.Clients, name, *got)
-			case !math.IsNaN(want) && got == nil:
-				t.Errorf("%d %s/%s/%d %s missing, want %v", i, envName(c.Env), c.Script, c.Clients, name, want)
-			case got != nil && math.Abs(*got-want) > 1e-9:
-				t.Errorf("%d %s/%s/%d %s = %v, want %v", i, envName(c.Env), c.Script, c.Clients, name, *got, want)
-			}
-		}
-		check("p50 vs cold", c.P50VsCold, w.p50Cold)
-		check("exec/s vs cold", c.ThroughputVsCold, w.tputCold)
-		check("p50 vs host fork", c.P50VsHostFork, w.p50Host)
+		cell := fmt.Sprintf("%d %s/%s/%d", i, envName(c.Env), c.Script, c.Clients)
+		wantRatio(t, cell+" p50 vs cold", c.P50VsCold, w.p50Cold)
+		wantRatio(t, cell+" exec/s vs cold", c.ThroughputVsCold, w.tputCold)
+		wantRatio(t, cell+" p50 vs host fork", c.P50VsHostFork, w.p50Host)
 	}
 }
 

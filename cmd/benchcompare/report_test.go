@@ -42,19 +42,22 @@ func TestFillRatios(t *testing.T) {
 	}
 	for i, w := range want {
 		c := cells[i]
-		check := func(name string, got *float64, want float64) {
-			t.Helper()
-			switch {
-			case math.IsNaN(want) && got != nil:
-				t.Errorf("%s/%s %s = %v, want none", c.Executor, c.Script, name, *got)
-			case !math.IsNaN(want) && got == nil:
-				t.Errorf("%s/%s %s missing, want %v", c.Executor, c.Script, name, want)
-			case got != nil && math.Abs(*got-want) > 1e-9:
-				t.Errorf("%s/%s %s = %v, want %v", c.Executor, c.Script, name, *got, want)
-			}
-		}
-		check("throughput ratio", c.ThroughputVsCold, w.tput)
-		check("p50 ratio", c.P50VsCold, w.p50)
+		cell := c.Executor + "/" + c.Script
+		wantRatio(t, cell+" throughput ratio", c.ThroughputVsCold, w.tput)
+		wantRatio(t, cell+" p50 ratio", c.P50VsCold, w.p50)
+	}
+}
+
+// wantRatio checks one ratio of a cell; a NaN want means no ratio.
+func wantRatio(t *testing.T, what string, got *float64, want float64) {
+	t.Helper()
+	switch {
+	case math.IsNaN(want) && got != nil:
+		t.Errorf("%s = %v, want none", what, *got)
+	case !math.IsNaN(want) && got == nil:
+		t.Errorf("%s missing, want %v", what, want)
+	case got != nil && math.Abs(*got-want) > 1e-9:
+		t.Errorf("%s = %v, want %v", what, *got, want)
 	}
 }
 
