@@ -34,7 +34,7 @@ RUN go build -trimpath -ldflags="-s -w -X python-api/function.version=${VERSION}
 FROM docker.io/library/debian:bookworm-slim AS rootfs
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      debootstrap python3 python3-pip unzip ca-certificates >/dev/null \
+      debootstrap python3 python3-pip unzip ca-certificates gcc libc6-dev >/dev/null \
  && rm -rf /var/lib/apt/lists/*
 COPY infra/build-rootfs.sh /src/infra/build-rootfs.sh
 COPY infra/rootfs/ /src/infra/rootfs/

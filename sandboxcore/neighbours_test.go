@@ -7,6 +7,7 @@ package sandboxcore
 // setups and checks the outcome on the host side.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -231,8 +232,8 @@ func TestBrokenForkServerIsReplacedAtOnce(t *testing.T) {
 			s := forkSandbox(t, mode, func(*Config) {})
 			waitFor(t, func() bool { return s.Health().Pool.Warm == 1 })
 			broken := currentZygote(s)
-			// NsJail, the fork server and all its spares.
-			waitFor(t, func() bool { return len(descendants(broken.cmd.Process.Pid)) == 2+s.cfg.WarmJails })
+			// NsJail, the fork server, its template and all its spares.
+			waitFor(t, func() bool { return len(descendants(broken.cmd.Process.Pid)) == 3+s.cfg.WarmJails })
 			// What a job could once do to the fork server and its spares
 			// in the chroot profile: a hard NOFILE limit below the one
 			// every job sets, so each child's set-up fails.
@@ -292,6 +293,63 @@ func TestForkServerDeathIsNotRetried(t *testing.T) {
 			wantOK(t, run(t, s, "def main():\n    return 2\n"), 2)
 		})
 	}
+}
+
+// The template, the copy of the fork server that clones every spare, is
+// part of it: when the template dies, the fork server ends at once and a
+// fresh one serves the next request.
+func TestForkTemplateDeathReplacesTheForkServer(t *testing.T) {
+	for _, mode := range []Mode{ModeNamespaces, ModeChroot} {
+		t.Run(string(mode), func(t *testing.T) {
+			s := forkSandbox(t, mode, func(*Config) {})
+			waitFor(t, func() bool { return s.Health().Pool.Warm == 1 })
+			first := currentZygote(s)
+			if err := unix.Kill(forkTemplate(t, first), unix.SIGKILL); err != nil {
+				t.Fatalf("kill the template: %v", err)
+			}
+			waitFor(t, func() bool { z := currentZygote(s); return z != first && z != nil && z.alive() })
+			if first.alive() {
+				t.Fatal("the fork server outlived its template")
+			}
+			wantOK(t, run(t, s, "def main():\n    return 2\n"), 2)
+		})
+	}
+}
+
+// forkTemplate finds a fork server's template on the host: the fork
+// server's first child (the others are its spares and jobs).
+func forkTemplate(t *testing.T, z *zygote) int {
+	t.Helper()
+	tree := descendants(z.cmd.Process.Pid) // NsJail, the fork server, its children
+	if len(tree) < 3 {
+		t.Fatalf("the fork server has no children: %+v", tree)
+	}
+	template, first := 0, uint64(0)
+	for _, p := range tree[2:] {
+		if p.ppid != tree[1].pid {
+			continue
+		}
+		if started := startTime(t, p.pid); template == 0 || started < first {
+			template, first = p.pid, started
+		}
+	}
+	return template
+}
+
+// startTime is when a process started, in clock ticks since boot.
+func startTime(t *testing.T, pid int) uint64 {
+	t.Helper()
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatalf("read the stat of %d: %v", pid, err)
+	}
+	// Field 22; fields 3 on follow the last ')' (comm may hold spaces).
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	ticks, err := strconv.ParseUint(fields[19], 10, 64)
+	if err != nil {
+		t.Fatalf("the stat of %d: %v", pid, err)
+	}
+	return ticks
 }
 
 // descendants lists pid and every process below it on the host, with the

@@ -127,27 +127,6 @@ class _Libc:
     def unshare(self, flags):
         self.check(self.lib.unshare(flags), "unshare")
 
-    def clone_into_namespaces(self, flags):
-        """fork(), but the child starts in new namespaces (pid 1 of its own
-        pid namespace), so no second fork is needed: one page-table copy
-        and one teardown per job instead of two. Called the way os.fork()
-        does it: CPython's fork hooks around a raw clone, with the GIL held
-        (PyDLL) so both processes return into a consistent interpreter."""
-        c = self.ctypes
-        api = c.pythonapi
-        raw = c.PyDLL(None, use_errno=True)
-        raw.syscall.restype = c.c_long
-        api.PyOS_BeforeFork()
-        pid = raw.syscall(c.c_long(56), c.c_ulong(flags | 17), c.c_ulong(0), c.c_ulong(0), c.c_ulong(0), c.c_ulong(0))
-        if pid == 0:
-            api.PyOS_AfterFork_Child()
-            return 0
-        err = c.get_errno()
-        api.PyOS_AfterFork_Parent()
-        if pid < 0:
-            raise OSError(err, "clone: %s" % os.strerror(err))
-        return pid
-
     def last_capability(self):
         """The highest capability number this kernel knows (asked once, in
         the zygote, so that each child makes no more calls than it needs)."""

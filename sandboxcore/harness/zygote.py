@@ -12,6 +12,12 @@
 #   zygote -> Go  {"id": N, "status": S, "cpu": seconds}   when the job ended;
 #                 S is the exit code, or 128+signal, as NsJail reports it.
 #
+# The zygote does not fork them itself: once the preload is done it forks
+# a template (_start_template), a copy of itself that only clones spares,
+# in C, so that no Python runs in it after a fork (infra/rootfs/
+# forktemplate.c says why). Each spare is cloned with CLONE_PARENT: it is
+# the zygote's child, and the zygote reaps it.
+#
 # The zygote keeps <spares> children ready. A spare has done all its set-up
 # and waits for one job's descriptors, then runs it and exits; it is never
 # reused, so the set-up is off the request path but every job is fresh.
@@ -62,13 +68,28 @@ def serve_zygote(chroot_mode, threads_only, spares_wanted, tmp_bytes, preload):
         libc.lib.malloc_trim(0)
     except AttributeError:
         pass
+    zygote_pid = os.getpid()
+    uid, gid = os.getuid(), os.getgid()
+    id_maps = ((b"setgroups", b"deny"), (b"uid_map", b"%d %d 1" % (uid, uid)), (b"gid_map", b"%d %d 1" % (gid, gid)))
+    # The same for every namespaced child: built once, not per job.
+    last_cap = libc.last_capability()
+    program = _bpf_program(False, 0, threads_only)
+
+    def become_spare(fds):
+        if chroot_mode:
+            _become_chroot_spare(libc, fds[0], zygote_pid, tmp_bytes)
+        else:
+            _become_cloned_spare(libc, fds[0], fds[1], tmp_bytes, last_cap, program)
+
+    # Before any signal handler or descriptor below exists: the template
+    # and every spare start without them.
+    template_pid, template = _start_template(libc, zygote_pid, become_spare)
     ctrl = socket.socket(fileno=RESULT_FD)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    zygote_pid = os.getpid()
     spares = []  # oldest first
     jobs = {}  # pid -> job id
     ids = {}  # job id -> pid
@@ -77,26 +98,26 @@ def serve_zygote(chroot_mode, threads_only, spares_wanted, tmp_bytes, preload):
     def send(obj):
         ctrl.send(_dumps(obj).encode())
 
-    uid, gid = os.getuid(), os.getgid()
-    id_maps = ((b"setgroups", b"deny"), (b"uid_map", b"%d %d 1" % (uid, uid)), (b"gid_map", b"%d %d 1" % (gid, gid)))
-    # The same for every namespaced child: built once, not per job.
-    last_cap = libc.last_capability()
-    program = _bpf_program(False, 0, threads_only)
-
     def make_spare():
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        if chroot_mode:
-            pid = os.fork()
-            if pid == 0:
-                _become_chroot_spare(libc, theirs.detach(), zygote_pid, tmp_bytes)
-        else:
+        fds, flags = [theirs.fileno()], 0
+        if not chroot_mode:
             sync_r, sync_w = os.pipe()
-            pid = libc.clone_into_namespaces(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
-                                             CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP)
-            if pid == 0:
-                os.close(sync_w)
-                _become_cloned_spare(libc, theirs.detach(), sync_r, tmp_bytes, last_cap, program)
-            os.close(sync_r)
+            fds.append(sync_r)
+            flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP
+        try:
+            socket.send_fds(template, [flags.to_bytes(8, "little")], fds)
+            reply = template.recv(4)
+        finally:
+            for fd in fds[1:]:
+                os.close(fd)
+        if len(reply) != 4:
+            _write_all(2, b"python-api: the fork template is gone\n")
+            os._exit(1)
+        pid = int.from_bytes(reply, "little", signed=True)
+        if pid < 0:
+            raise OSError(-pid, "clone a spare: %s" % os.strerror(-pid))
+        if not chroot_mode:
             # Map the job's uid and gid onto ours; only then may it go on.
             # Plain descriptors, not open(): every page this process writes
             # after a fork is copied, and file objects touch many.
@@ -115,8 +136,8 @@ def serve_zygote(chroot_mode, threads_only, spares_wanted, tmp_bytes, preload):
     sel.register(ctrl, selectors.EVENT_READ)
     sel.register(wake_r, selectors.EVENT_READ)
     while True:
-        # Messages and statuses first; a spare is forked (1-3 ms of this
-        # single thread) only when nothing is waiting.
+        # Messages and statuses first; a spare is asked of the template
+        # only when nothing is waiting.
         events = sel.select(timeout=0 if len(spares) < spares_wanted else None)
         if not events:
             spare = make_spare()
@@ -176,12 +197,59 @@ def serve_zygote(chroot_mode, threads_only, spares_wanted, tmp_bytes, preload):
                 send({"id": job_id, "status": _status_code(status), "cpu": usage.ru_utime + usage.ru_stime,
                       "maxrss": usage.ru_maxrss})
                 continue
+            if pid == template_pid:
+                _write_all(2, b"python-api: the fork template died\n")
+                os._exit(1)
             for spare in spares:
                 if spare.pid == pid:
                     # A spare that dies before its job means the host
                     # refuses the set-up: fail loudly, Go restarts us.
                     _write_all(2, b"python-api: a spare jail died during set-up\n")
                     os._exit(1)
+
+
+# Built into the runtime tree by infra/build-rootfs.sh.
+TEMPLATE_LIBRARY = "/opt/python-api/forktemplate.so"
+
+
+def _start_template(libc, zygote_pid, become_spare):
+    """Forks the template: this zygote as it is now, preload done, in a
+    loop that only clones spares (infra/rootfs/forktemplate.c). Returns its
+    pid and the socket that asks it for a spare. In each spare it clones,
+    become_spare(descriptors) runs and never returns.
+
+    The spares skip CPython's fork hooks (PyOS_AfterFork_Child): the
+    template is single-threaded, so they would find no lock held and no
+    other thread to forget, and their one effect a job would notice,
+    reseeding random, is _fresh_entropy's."""
+    import signal
+    import socket
+
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() != 1:
+        raise RuntimeError("the fork server must be single-threaded to start its template")
+    # Loaded here, not in the template: a tree without it fails the fork
+    # server's start, loudly, rather than each spare.
+    lib = libc.ctypes.PyDLL(TEMPLATE_LIBRARY)
+    lib.serve_forks.argtypes = (libc.ctypes.c_int, libc.ctypes.POINTER(libc.ctypes.c_int))
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != zygote_pid:
+                _os_exit(255)
+            cmd = _move_high([theirs.detach()])[0]
+            os.closerange(3, cmd)
+            os.closerange(cmd + 1, 65536)
+            fds = (libc.ctypes.c_int * 2)()
+            # Returns only in a new spare, with the command socket closed.
+            fds = fds[:lib.serve_forks(cmd, fds)]
+        except BaseException:
+            _setup_failed()
+        become_spare(fds)
+    theirs.close()
+    return pid, mine
 
 
 def _warm_up(preload):
