@@ -227,93 +227,96 @@ def main():
 // the request runs on a fresh one (its script never started), the cause is
 // in /healthz, and later requests work.
 func TestBrokenForkServerIsReplacedAtOnce(t *testing.T) {
-	for _, mode := range []Mode{ModeNamespaces, ModeChroot} {
-		t.Run(string(mode), func(t *testing.T) {
-			s := forkSandbox(t, mode, func(*Config) {})
-			waitFor(t, func() bool { return s.Health().Pool.Warm == 1 })
-			broken := currentZygote(s)
-			// NsJail, the fork server, its template and all its spares.
-			waitFor(t, func() bool { return len(descendants(broken.cmd.Process.Pid)) == 3+s.cfg.WarmJails })
-			// What a job could once do to the fork server and its spares
-			// in the chroot profile: a hard NOFILE limit below the one
-			// every job sets, so each child's set-up fails.
-			// As the fork server's own uid: root here may lack
-			// CAP_SYS_RESOURCE.
-			for _, p := range descendants(broken.cmd.Process.Pid)[1:] { // NsJail itself aside
-				err := asUser(p.uid, p.gid, func() error {
-					lim := unix.Rlimit{Cur: 200, Max: 200}
-					return unix.Prlimit(p.pid, unix.RLIMIT_NOFILE, &lim, nil)
-				})
-				if err != nil {
-					t.Fatalf("prlimit %d: %v", p.pid, err)
-				}
+	withReadyForkServer(t, func(t *testing.T, s *Sandbox, broken *zygote) {
+		// NsJail, the fork server, its template and all its spares.
+		waitFor(t, func() bool { return len(descendants(broken.cmd.Process.Pid)) == 3+s.cfg.WarmJails })
+		// What a job could once do to the fork server and its spares
+		// in the chroot profile: a hard NOFILE limit below the one
+		// every job sets, so each child's set-up fails.
+		// As the fork server's own uid: root here may lack
+		// CAP_SYS_RESOURCE.
+		for _, p := range descendants(broken.cmd.Process.Pid)[1:] { // NsJail itself aside
+			err := asUser(p.uid, p.gid, func() error {
+				lim := unix.Rlimit{Cur: 200, Max: 200}
+				return unix.Prlimit(p.pid, unix.RLIMIT_NOFILE, &lim, nil)
+			})
+			if err != nil {
+				t.Fatalf("prlimit %d: %v", p.pid, err)
 			}
-			res := run(t, s, "def main():\n    return 'fresh'\n")
-			wantOK(t, res, "fresh")
-			h := s.Health()
-			if h.ForkServer.SetupFailures != 1 || !strings.Contains(h.ForkServer.LastSetupFailure, "limit") {
-				t.Errorf("health after a set-up failure: %+v", h.ForkServer)
-			}
-			if currentZygote(s) == broken {
-				t.Error("the broken fork server is still in use")
-			}
-			freshJobsWork(t, s)
-		})
-	}
+		}
+		res := run(t, s, "def main():\n    return 'fresh'\n")
+		wantOK(t, res, "fresh")
+		h := s.Health()
+		if h.ForkServer.SetupFailures != 1 || !strings.Contains(h.ForkServer.LastSetupFailure, "limit") {
+			t.Errorf("health after a set-up failure: %+v", h.ForkServer)
+		}
+		if currentZygote(s) == broken {
+			t.Error("the broken fork server is still in use")
+		}
+		freshJobsWork(t, s)
+	})
 }
 
 // A fork server that dies while a script runs never runs that script a
 // second time: the caller gets ErrUnavailable saying so.
 func TestForkServerDeathIsNotRetried(t *testing.T) {
-	for _, mode := range []Mode{ModeNamespaces, ModeChroot} {
-		t.Run(string(mode), func(t *testing.T) {
-			s := forkSandbox(t, mode, func(*Config) {})
-			waitFor(t, func() bool { return s.Health().Pool.Warm == 1 })
-			first := currentZygote(s)
-			done := make(chan error, 1)
-			go func() {
-				_, err := s.Execute(context.Background(), Request{Script: "import time\ndef main():\n    time.sleep(1)\n    return 'ran'\n"})
-				done <- err
-			}()
-			waitFor(t, func() bool { return first.forks.Load() == 1 })
-			time.Sleep(300 * time.Millisecond)
-			_ = unix.Kill(-first.cmd.Process.Pid, unix.SIGKILL)
-			select {
-			case err := <-done:
-				if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "not run again") {
-					t.Fatalf("Execute after its fork server died: %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatal("the request hung after its fork server died")
+	withReadyForkServer(t, func(t *testing.T, s *Sandbox, first *zygote) {
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.Execute(context.Background(), Request{Script: "import time\ndef main():\n    time.sleep(1)\n    return 'ran'\n"})
+			done <- err
+		}()
+		waitFor(t, func() bool { return first.forks.Load() == 1 })
+		time.Sleep(300 * time.Millisecond)
+		_ = unix.Kill(-first.cmd.Process.Pid, unix.SIGKILL)
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "not run again") {
+				t.Fatalf("Execute after its fork server died: %v", err)
 			}
-			waitFor(t, func() bool { z := currentZygote(s); return z != first && z != nil && z.alive() })
-			if n := currentZygote(s).forks.Load(); n != 0 {
-				t.Fatalf("the script was run again on the new fork server (%d forks)", n)
-			}
-			wantOK(t, run(t, s, "def main():\n    return 2\n"), 2)
-		})
-	}
+		case <-time.After(30 * time.Second):
+			t.Fatal("the request hung after its fork server died")
+		}
+		waitForReplacement(t, s, first)
+		if n := currentZygote(s).forks.Load(); n != 0 {
+			t.Fatalf("the script was run again on the new fork server (%d forks)", n)
+		}
+		wantOK(t, run(t, s, "def main():\n    return 2\n"), 2)
+	})
 }
 
 // The template, the copy of the fork server that clones every spare, is
 // part of it: when the template dies, the fork server ends at once and a
 // fresh one serves the next request.
 func TestForkTemplateDeathReplacesTheForkServer(t *testing.T) {
+	withReadyForkServer(t, func(t *testing.T, s *Sandbox, first *zygote) {
+		if err := unix.Kill(forkTemplate(t, first), unix.SIGKILL); err != nil {
+			t.Fatalf("kill the template: %v", err)
+		}
+		waitForReplacement(t, s, first)
+		if first.alive() {
+			t.Fatal("the fork server outlived its template")
+		}
+		wantOK(t, run(t, s, "def main():\n    return 2\n"), 2)
+	})
+}
+
+// withReadyForkServer runs fn in both profiles, on a fork sandbox whose
+// fork server is up with its spare ready.
+func withReadyForkServer(t *testing.T, fn func(t *testing.T, s *Sandbox, z *zygote)) {
 	for _, mode := range []Mode{ModeNamespaces, ModeChroot} {
 		t.Run(string(mode), func(t *testing.T) {
 			s := forkSandbox(t, mode, func(*Config) {})
 			waitFor(t, func() bool { return s.Health().Pool.Warm == 1 })
-			first := currentZygote(s)
-			if err := unix.Kill(forkTemplate(t, first), unix.SIGKILL); err != nil {
-				t.Fatalf("kill the template: %v", err)
-			}
-			waitFor(t, func() bool { z := currentZygote(s); return z != first && z != nil && z.alive() })
-			if first.alive() {
-				t.Fatal("the fork server outlived its template")
-			}
-			wantOK(t, run(t, s, "def main():\n    return 2\n"), 2)
+			fn(t, s, currentZygote(s))
 		})
 	}
+}
+
+// waitForReplacement waits until a live fork server other than old serves.
+func waitForReplacement(t *testing.T, s *Sandbox, old *zygote) {
+	t.Helper()
+	waitFor(t, func() bool { z := currentZygote(s); return z != old && z != nil && z.alive() })
 }
 
 // forkTemplate finds a fork server's template on the host: the fork
